@@ -1,0 +1,5 @@
+"""Recurrent and drop-in layers built on the attention mechanisms."""
+
+from keras_seq2seq.layers.attention_layer import AttentionLayer
+
+__all__ = ["AttentionLayer"]
