@@ -4,10 +4,13 @@ import argparse
 import sys
 
 
-def _demo(args):
-    from keras_seq2seq.demo import run_attention_demo
+def _info(args):
+    import keras
 
-    run_attention_demo(out_dir=args.out, epochs=args.epochs, seed=args.seed)
+    from keras_seq2seq import __version__
+
+    print(f"keras-seq2seq {__version__}")
+    print(f"keras {keras.__version__}, backend {keras.backend.backend()}")
 
 
 def build_parser():
@@ -17,13 +20,8 @@ def build_parser():
     )
     parser.add_argument("--version", action="store_true", help="print the version")
     commands = parser.add_subparsers(dest="command")
-    demo = commands.add_parser(
-        "demo", help="train the attention_keras NMT walk-through on a toy task"
-    )
-    demo.add_argument("--out", default="runs/demo", help="output directory")
-    demo.add_argument("--epochs", type=int, default=20)
-    demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(handler=_demo)
+    info = commands.add_parser("info", help="print versions and the Keras backend")
+    info.set_defaults(handler=_info)
     return parser
 
 
