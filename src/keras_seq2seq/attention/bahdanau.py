@@ -60,7 +60,9 @@ class BahdanauAttention(AttentionMechanism):
         if self.normalize:
             g_init = keras.initializers.Constant(math.sqrt(1.0 / self.units))
             self.attention_g = self.add_weight((), g_init, name="attention_g")
-            self.attention_b = self.add_weight((self.units,), "zeros", name="attention_b")
+            self.attention_b = self.add_weight(
+                (self.units,), "zeros", name="attention_b"
+            )
 
     def keys(self, memory):
         return ops.matmul(memory, self.memory_kernel)

@@ -11,7 +11,9 @@ def check_positive_int(name, value, allow_none=False):
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_seq2seq")
@@ -91,7 +93,9 @@ class AttentionMechanism(keras.layers.Layer):
                 f"Received: memory.shape={memory.shape}"
             )
         check_same_batch(query, memory, "query", "memory")
-        if memory_mask is not None and tuple(memory_mask.shape) != tuple(memory.shape[:2]):
+        if memory_mask is not None and tuple(memory_mask.shape) != tuple(
+            memory.shape[:2]
+        ):
             raise ValueError(
                 f"{name}: `memory_mask` must have shape (batch, memory_time) = "
                 f"{tuple(memory.shape[:2])}. Received: memory_mask.shape="

@@ -166,7 +166,10 @@ def _recursive_stay_probability(p_choose_i, previous_attention):
     _, q = ops.scan(
         step,
         ops.zeros_like(p_choose_i[:, 0]),
-        (ops.transpose(_not_chosen_before(p_choose_i)), ops.transpose(previous_attention)),
+        (
+            ops.transpose(_not_chosen_before(p_choose_i)),
+            ops.transpose(previous_attention),
+        ),
     )
     return ops.transpose(q)
 

@@ -57,7 +57,9 @@ class LuongAttention(AttentionMechanism):
                 f"Received: score_mode={score_mode!r}"
             )
         if score_mode == "concat" and units is None:
-            raise ValueError("`units` is required when score_mode='concat'. Received: units=None")
+            raise ValueError(
+                "`units` is required when score_mode='concat'. Received: units=None"
+            )
         self.score_mode = score_mode
         self.scale = scale
         self.kernel_initializer = keras.initializers.get(kernel_initializer)

@@ -49,13 +49,17 @@ class MonotonicAttention:
         self.score_bias_init = score_bias_init
         self.mode = mode
         self._noise_seed = (
-            keras.random.SeedGenerator(sigmoid_noise_seed) if sigmoid_noise > 0 else None
+            keras.random.SeedGenerator(sigmoid_noise_seed)
+            if sigmoid_noise > 0
+            else None
         )
 
     def build(self, query_shape, memory_shape):
         super().build(query_shape, memory_shape)
         self.attention_score_bias = self.add_weight(
-            (), keras.initializers.Constant(self.score_bias_init), name="attention_score_bias"
+            (),
+            keras.initializers.Constant(self.score_bias_init),
+            name="attention_score_bias",
         )
 
     def score(self, query, keys):
