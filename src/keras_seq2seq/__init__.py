@@ -12,11 +12,12 @@ from keras_seq2seq.attention import (
     safe_cumprod,
     softmax,
 )
-from keras_seq2seq.layers import AttentionLayer
+from keras_seq2seq.layers import AttentionDecoder, AttentionLayer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttentionDecoder",
     "AttentionLayer",
     "AttentionMechanism",
     "BahdanauAttention",

@@ -6,7 +6,8 @@ import keras
 from keras import ops
 
 from keras_seq2seq.attention import functions
-from keras_seq2seq.attention.base import AttentionMechanism, check_positive_int
+from keras_seq2seq.attention.base import AttentionMechanism
+from keras_seq2seq.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_seq2seq")

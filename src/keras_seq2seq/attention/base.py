@@ -4,16 +4,7 @@ import keras
 from keras import ops
 
 from keras_seq2seq.attention import functions
-
-
-def check_positive_int(name, value, allow_none=False):
-    """Raises a ValueError unless `value` is an int >= 1 (or None when allowed)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
+from keras_seq2seq.validation import check_positive_int, check_same_batch
 
 
 @keras.saving.register_keras_serializable(package="keras_seq2seq")
@@ -108,20 +99,3 @@ class AttentionMechanism(keras.layers.Layer):
             "units": self.units,
             "probability_fn": self.probability_fn,
         }
-
-
-def check_same_batch(a, b, a_name, b_name):
-    """Raises a ValueError when two tensors' static batch sizes differ."""
-    batch_a, batch_b = a.shape[0], b.shape[0]
-    if batch_a is None or batch_b is None or batch_a == batch_b:
-        return
-    hint = ""
-    if batch_a % batch_b == 0:
-        hint = (
-            f" If {a_name} holds {batch_a // batch_b} beams per source, tile "
-            f"{b_name} with `tile_batch(..., multiplier={batch_a // batch_b})`."
-        )
-    raise ValueError(
-        f"`{a_name}` and `{b_name}` must have the same batch size. Received: "
-        f"{a_name}.shape[0]={batch_a}, {b_name}.shape[0]={batch_b}.{hint}"
-    )

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_seq2seq.attention import functions
-from keras_seq2seq.attention.base import check_same_batch
+from keras_seq2seq.validation import check_rank, check_same_batch
 
 
 @keras.saving.register_keras_serializable(package="keras_seq2seq")
@@ -85,16 +85,5 @@ def _check_pair(inputs, name):
             f"decoder_out]. Received: {name}={inputs!r}"
         )
     for label, value in zip(("encoder_out", "decoder_out"), inputs):
-        shape = value if _is_shape(value) else getattr(value, "shape", None)
-        if shape is None or len(shape) != 3:
-            raise ValueError(
-                f"AttentionLayer: `{label}` must have rank 3 (batch, time, depth). "
-                f"Received: {label}.shape={shape}"
-            )
+        check_rank("AttentionLayer", label, value, 3, "(batch, time, depth)")
     return inputs
-
-
-def _is_shape(value):
-    return isinstance(value, (list, tuple)) and all(
-        d is None or isinstance(d, int) for d in value
-    )
