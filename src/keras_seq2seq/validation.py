@@ -1,12 +1,14 @@
 """Argument and input checks shared by the layers; each error names the
 argument, what was expected and what was received."""
 
+import numbers
+
 
 def check_positive_int(name, value, allow_none=False):
     """Raises a ValueError unless `value` is an int >= 1 (or None when allowed)."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(
             f"`{name}` must be a positive integer. Received: {name}={value!r}"
         )
