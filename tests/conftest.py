@@ -65,3 +65,46 @@ NP_MONOTONIC = {
     "parallel": np_monotonic_parallel,
     "hard": np_monotonic_hard,
 }
+
+
+FRESH_PROCESS_PREDICT = """
+import sys
+import keras, numpy as np
+import keras_seq2seq  # registers the layers; no custom_objects needed
+model = keras.models.load_model(sys.argv[1])
+inputs = [np.load(path) for path in sys.argv[3:]]
+np.save(sys.argv[2], np.asarray(model.predict(inputs, verbose=0)))
+"""
+
+
+def predict_in_fresh_process(model, inputs, tmp_path):
+    """Saves `model` as .keras, loads it in a new Python process on the same
+    backend (importing keras_seq2seq, no custom_objects) and returns its
+    predictions on `inputs` (a list of arrays)."""
+    import os
+    import subprocess
+    import sys
+
+    import keras
+
+    model_path, output_path = tmp_path / "model.keras", tmp_path / "predicted.npy"
+    model.save(model_path)
+    input_paths = []
+    for number, array in enumerate(inputs):
+        input_paths.append(tmp_path / f"input{number}.npy")
+        np.save(input_paths[-1], array)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            FRESH_PROCESS_PREDICT,
+            model_path,
+            output_path,
+            *input_paths,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return np.load(output_path)

@@ -1,13 +1,9 @@
 """AttentionDecoder: the tutorial layer's recurrence, models, masks, saving, errors."""
 
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
+from conftest import predict_in_fresh_process
 from keras import layers
 
 from keras_seq2seq import AttentionDecoder
@@ -213,15 +209,6 @@ def test_config_round_trip_keeps_every_argument():
     assert clone.output_length == 4 and clone.feedback == "projected"
 
 
-LOAD_AND_PREDICT = """
-import json, sys
-import keras, numpy as np
-import keras_seq2seq  # registers the layers; no custom_objects needed
-model = keras.models.load_model(sys.argv[1])
-print(json.dumps(np.asarray(model.predict(np.load(sys.argv[2]), verbose=0)).tolist()))
-"""
-
-
 def test_saved_model_loads_in_a_fresh_process(tmp_path):
     model = keras.Sequential(
         [
@@ -231,25 +218,8 @@ def test_saved_model_loads_in_a_fresh_process(tmp_path):
         ]
     )
     x = random(2, 5, 6)
-    want = model.predict(x, verbose=0)
-    model.save(tmp_path / "model.keras")
-    np.save(tmp_path / "x.npy", x)
-    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            LOAD_AND_PREDICT,
-            str(tmp_path / "model.keras"),
-            str(tmp_path / "x.npy"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    got = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    got = predict_in_fresh_process(model, [x], tmp_path)
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,9 @@
 """AttentionLayer: the attention_keras layer's math, models, masks and saving."""
 
-import json
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
+from conftest import predict_in_fresh_process
 from keras import layers
 
 from keras_seq2seq import AttentionLayer
@@ -173,41 +169,11 @@ def test_config_round_trip():
     assert clone.name == "attention_layer" and not clone.trainable
 
 
-LOAD_AND_PREDICT = """
-import json, sys
-import keras, numpy as np
-import keras_seq2seq  # registers the layers; no custom_objects needed
-model = keras.models.load_model(sys.argv[1])
-inputs = [np.load(sys.argv[2]), np.load(sys.argv[3])]
-print(json.dumps(np.asarray(model.predict(inputs, verbose=0)).tolist()))
-"""
-
-
 def test_saved_model_loads_in_a_fresh_process_without_custom_objects(tmp_path):
     model, _ = article_models(ENCODERS["gru"](), hidden=8)
     x = [random(2, 6, 7), random(2, 5, 7)]
-    want = model.predict(x, verbose=0)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    np.save(tmp_path / "a.npy", x[0])
-    np.save(tmp_path / "b.npy", x[1])
-    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            LOAD_AND_PREDICT,
-            str(path),
-            str(tmp_path / "a.npy"),
-            str(tmp_path / "b.npy"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    got = np.array(json.loads(result.stdout.strip().splitlines()[-1]))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    got = predict_in_fresh_process(model, x, tmp_path)
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

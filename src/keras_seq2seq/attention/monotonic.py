@@ -24,6 +24,10 @@ class MonotonicAttention:
         score_bias_init: initial value of `r`; negative values favour staying.
         mode: `"parallel"`, `"recursive"` or `"hard"` (see
             `functions.monotonic_attention`).
+
+    References:
+        Raffel et al. 2017, "Online and Linear-Time Attention by Enforcing
+        Monotonic Alignments".
     """
 
     def __init__(
@@ -118,10 +122,6 @@ class BahdanauMonotonicAttention(MonotonicAttention, BahdanauAttention):
     >>> query, memory = keras.ops.ones((2, 16)), keras.ops.ones((2, 5, 12))
     >>> tuple(attention(query, memory).shape)
     (2, 5)
-
-    References:
-        Raffel et al. 2017, "Online and Linear-Time Attention by Enforcing
-        Monotonic Alignments".
     """
 
 
@@ -130,12 +130,8 @@ class LuongMonotonicAttention(MonotonicAttention, LuongAttention):
     """Monotonic attention over Luong scores (see `MonotonicAttention`).
 
     Example:
-    >>> attention = LuongMonotonicAttention(units=16, mode="hard")
-    >>> query, memory = keras.ops.ones((2, 16)), keras.ops.ones((2, 5, 12))
-    >>> tuple(attention(query, memory).shape)
-    (2, 5)
-
-    References:
-        Raffel et al. 2017, "Online and Linear-Time Attention by Enforcing
-        Monotonic Alignments".
+    >>> hard = LuongMonotonicAttention(score_mode="dot", mode="hard")
+    >>> weights = hard(keras.ops.ones((1, 4)), keras.ops.ones((1, 3, 4)))
+    >>> keras.ops.convert_to_numpy(weights).tolist()
+    [[1.0, 0.0, 0.0]]
     """
