@@ -156,21 +156,22 @@ def _not_chosen_before(p_choose_i):
 
 
 def _recursive_stay_probability(p_choose_i, previous_attention):
-    # q_j = (1 - p_{j-1}) q_{j-1} + a_j, scanned over memory time.
-
-    def step(carry, inputs):
-        keep, arriving = inputs
-        carry = keep * carry + arriving
-        return carry, carry
-
-    _, q = ops.scan(
-        step,
-        ops.zeros_like(p_choose_i[:, 0]),
-        (
+    # q_j = (1 - p_{j-1}) q_{j-1} + a_j, scanned over memory time. Both
+    # sequences travel as one tensor: TensorFlow's scan cannot match several
+    # inputs whose length is unknown until run time.
+    sequences = ops.stack(
+        [
             ops.transpose(_not_chosen_before(p_choose_i)),
             ops.transpose(previous_attention),
-        ),
+        ],
+        axis=-1,
     )
+
+    def step(carry, inputs):
+        carry = inputs[..., 0] * carry + inputs[..., 1]
+        return carry, carry
+
+    _, q = ops.scan(step, ops.zeros_like(p_choose_i[:, 0]), sequences)
     return ops.transpose(q)
 
 
