@@ -1,5 +1,6 @@
 """keras-seq2seq: sequence-to-sequence models with attention for Keras 3."""
 
+from keras_seq2seq import seq2seq
 from keras_seq2seq.attention import (
     AttentionMechanism,
     BahdanauAttention,
@@ -28,5 +29,6 @@ __all__ = [
     "hardmax",
     "monotonic_attention",
     "safe_cumprod",
+    "seq2seq",
     "softmax",
 ]

@@ -1,0 +1,93 @@
+"""Greedy search over a step function `step(tokens, state) -> (logits, state)`."""
+
+import collections
+
+from keras import ops, tree
+
+from keras_seq2seq.decoding.loop import check_max_steps, decode_loop
+
+GreedySearchOutput = collections.namedtuple(
+    "GreedySearchOutput", ("tokens", "logits", "lengths", "state")
+)
+GreedySearchOutput.__doc__ = """What `greedy_search` returns.
+
+Attributes:
+    tokens: int32 `[batch, time]`, the chosen tokens (the start token excluded,
+        the `end_token` included).
+    logits: `[batch, time, vocab]`, the step function's logits at each step.
+    lengths: int32 `[batch]`, steps per row, counting the `end_token` step.
+    state: the state after the last step (per row: after its `end_token` when
+        `impute_finished` is True).
+"""
+
+
+def greedy_search(
+    step, start_tokens, initial_state, max_length, end_token, impute_finished=True
+):
+    """Decodes by feeding back the most likely token until `end_token`.
+
+    Args:
+        step: `step(tokens, state) -> (logits, state)`: `tokens` is int32
+            `[batch]`, `logits` is `[batch, vocab]`; `state` is any nested
+            structure of tensors with the batch on axis 0, and the returned
+            state must have the same structure (a list returned for a tuple is
+            repacked).
+        start_tokens: int `[batch]`, the first input tokens.
+        initial_state: the state before the first step.
+        max_length: positive int, the most steps to run.
+        end_token: int scalar; a row is finished once it emits it.
+        impute_finished: if True (default), a finished row emits token 0 and
+            zero logits from then on and keeps its state; if False it keeps
+            being decoded like the others (as `tfa.seq2seq.dynamic_decode`
+            does by default).
+
+    Returns:
+        A `GreedySearchOutput(tokens, logits, lengths, state)`, batch-major. The
+        time axis has `max(lengths)` steps when run eagerly or in a TensorFlow
+        graph, and `max_length` steps under JAX tracing (`jit`): steps after
+        every row finished are zeros there.
+
+    Example:
+    >>> import numpy as np
+    >>> table = np.eye(4, dtype="float32")[[2, 3, 1, 1]] * 5.0  # 0->2->1, 3->1
+    >>> def step(tokens, state):
+    ...     return ops.take(table, tokens, axis=0), state
+    >>> out = greedy_search(step, np.array([0, 3]), (), max_length=5, end_token=1)
+    >>> ops.convert_to_numpy(out.tokens).tolist(), ops.convert_to_numpy(out.lengths).tolist()
+    ([[2, 1], [1, 0]], [2, 1])
+    """
+    max_length = check_max_steps("max_length", max_length)
+    start_tokens = ops.cast(ops.convert_to_tensor(start_tokens), "int32")
+    if len(start_tokens.shape) != 1:
+        raise ValueError(
+            "`start_tokens` must be a vector `[batch]`. Received: "
+            f"start_tokens.shape={tuple(start_tokens.shape)}"
+        )
+    end_token = ops.cast(ops.convert_to_tensor(end_token), "int32")
+    if len(end_token.shape) != 0:
+        raise ValueError(
+            "`end_token` must be a scalar. Received: "
+            f"end_token.shape={tuple(end_token.shape)}"
+        )
+
+    def loop_step(time, tokens, state):
+        logits, next_state = step(tokens, state)
+        next_state = tree.pack_sequence_as(state, tree.flatten(next_state))
+        chosen = ops.cast(ops.argmax(logits, axis=-1), "int32")
+        return (chosen, logits), next_state, chosen, ops.equal(chosen, end_token)
+
+    result = decode_loop(
+        loop_step,
+        start_tokens,
+        initial_state,
+        ops.zeros_like(start_tokens, dtype="bool"),
+        max_length,
+        impute_finished=impute_finished,
+    )
+    tokens, logits = result.outputs
+    return GreedySearchOutput(
+        tokens=ops.transpose(tokens, (1, 0)),
+        logits=ops.swapaxes(logits, 0, 1),
+        lengths=result.lengths,
+        state=result.final_state,
+    )
