@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-import keras_seq2seq.seq2seq.basic_decoder
-import keras_seq2seq.seq2seq.decoder
-import keras_seq2seq.seq2seq.sampler  # noqa: F401  (binds tfa.seq2seq.* below)
+import keras_seq2seq as tfa
 from keras_seq2seq.seq2seq.basic_decoder import BasicDecoder, BasicDecoderOutput
-from keras_seq2seq.seq2seq.decoder import BaseDecoder, Decoder, dynamic_decode
+from keras_seq2seq.seq2seq.decoder import Decoder, dynamic_decode
 from keras_seq2seq.seq2seq.sampler import (
     CustomSampler,
     GreedyEmbeddingSampler,
@@ -789,9 +787,84 @@ def test_dynamic_decode_bad_arguments():
         dynamic_decode(CountdownDecoder([1, 1, 1]), maximum_iterations=np.array([3, 4]))
 
 
-def test_import_paths_of_tfa():
-    import keras_seq2seq as tfa
+TFA_MODULES = {
+    "sampler": [
+        "Sampler",
+        "CustomSampler",
+        "TrainingSampler",
+        "ScheduledEmbeddingTrainingSampler",
+        "ScheduledOutputTrainingSampler",
+        "GreedyEmbeddingSampler",
+        "SampleEmbeddingSampler",
+        "InferenceSampler",
+    ],
+    "decoder": ["Decoder", "BaseDecoder", "dynamic_decode"],
+    "basic_decoder": ["BasicDecoder", "BasicDecoderOutput"],
+    "attention_wrapper": [
+        "AttentionMechanism",
+        "BahdanauAttention",
+        "LuongAttention",
+        "BahdanauMonotonicAttention",
+        "LuongMonotonicAttention",
+        "AttentionWrapper",
+        "AttentionWrapperState",
+        "hardmax",
+        "monotonic_attention",
+        "safe_cumprod",
+    ],
+    "loss": ["sequence_loss", "SequenceLoss"],
+}
 
+
+@pytest.mark.parametrize("module", sorted(TFA_MODULES))
+def test_import_paths_of_tfa(module):
+    for name in TFA_MODULES[module]:
+        assert getattr(getattr(tfa.seq2seq, module), name) is getattr(tfa.seq2seq, name)
     assert tfa.seq2seq.basic_decoder.BasicDecoder is BasicDecoder
-    assert tfa.seq2seq.decoder.BaseDecoder is BaseDecoder
-    assert tfa.seq2seq.sampler.TrainingSampler is TrainingSampler
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_attention_decoding_under_mixed_precision(policy):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        compute_dtype = keras.config.dtype_policy().compute_dtype
+        memory = np.random.default_rng(0).random((2, 6, 8)).astype("float32")
+        attention = tfa.seq2seq.LuongAttention(
+            16, memory=memory, memory_sequence_length=[6, 4]
+        )
+        cell = tfa.seq2seq.AttentionWrapper(
+            keras.layers.LSTMCell(16), attention, attention_layer_size=16
+        )
+        embedding = keras.layers.Embedding(10, 4)
+        output_layer = keras.layers.Dense(10)
+        training = tfa.seq2seq.BasicDecoder(
+            cell, tfa.seq2seq.TrainingSampler(), output_layer=output_layer
+        )
+        outputs, _, lengths = training(
+            embedding(np.array([[1, 2, 3, 4, 5], [1, 2, 3, 0, 0]])),
+            initial_state=cell.get_initial_state(batch_size=2, dtype=compute_dtype),
+            sequence_length=[5, 3],
+        )
+        logits = ops.convert_to_numpy(ops.cast(outputs.rnn_output, "float32"))
+        assert (
+            keras.backend.standardize_dtype(outputs.rnn_output.dtype) == compute_dtype
+        )
+        assert np.all(np.isfinite(logits))
+        np.testing.assert_array_equal(ops.convert_to_numpy(lengths), [5, 3])
+        greedy = tfa.seq2seq.BasicDecoder(
+            cell,
+            tfa.seq2seq.GreedyEmbeddingSampler(),
+            output_layer=output_layer,
+            maximum_iterations=4,
+        )
+        outputs, _, lengths = greedy(
+            embedding.embeddings,
+            start_tokens=np.array([1, 1], "int32"),
+            end_token=2,
+            initial_state=cell.get_initial_state(batch_size=2, dtype=compute_dtype),
+        )
+        ids = ops.convert_to_numpy(outputs.sample_id)
+        assert ids.shape[0] == 2 and np.all((ids >= 0) & (ids < 10))
+    finally:
+        keras.config.set_dtype_policy(previous)
