@@ -5,13 +5,15 @@ import numbers
 
 
 def check_positive_int(name, value, allow_none=False):
-    """Raises a ValueError unless `value` is an int >= 1 (or None when allowed)."""
+    """Returns `value` as a Python int (None stays None when allowed); raises a
+    ValueError unless it is an integer >= 1."""
     if value is None and allow_none:
-        return
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(
             f"`{name}` must be a positive integer. Received: {name}={value!r}"
         )
+    return int(value)
 
 
 def is_shape(value):

@@ -39,8 +39,7 @@ class AttentionMechanism(keras.layers.Layer):
 
     def __init__(self, units=None, probability_fn="softmax", **kwargs):
         super().__init__(**kwargs)
-        check_positive_int("units", units, allow_none=True)
-        self.units = units
+        self.units = check_positive_int("units", units, allow_none=True)
         self.probability_fn = probability_fn
         self._probability = functions.get_probability_fn(probability_fn)
 

@@ -109,16 +109,13 @@ class AttentionDecoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(name=name, activity_regularizer=activity_regularizer, **kwargs)
-        check_positive_int("units", units)
-        check_positive_int("output_dim", output_dim)
-        check_positive_int("output_length", output_length, allow_none=True)
         if feedback not in ("full", "projected"):
             raise ValueError(
                 "`feedback` must be 'full' or 'projected'. "
                 f"Received: feedback={feedback!r}"
             )
-        self.units = units
-        self.output_dim = output_dim
+        self.units = check_positive_int("units", units)
+        self.output_dim = check_positive_int("output_dim", output_dim)
         self.activation = keras.activations.get(activation)
         self.return_probabilities = return_probabilities
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -128,7 +125,9 @@ class AttentionDecoder(keras.layers.Layer):
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.output_length = output_length
+        self.output_length = check_positive_int(
+            "output_length", output_length, allow_none=True
+        )
         self.output_activation = keras.activations.get(output_activation)
         self.feedback = feedback
         self.greedy_feedback = greedy_feedback
