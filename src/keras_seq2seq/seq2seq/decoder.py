@@ -28,37 +28,39 @@ class Decoder(metaclass=abc.ABCMeta):
     """
 
     @property
+    @abc.abstractmethod
     def batch_size(self):
         """The batch size of the inputs."""
-        raise NotImplementedError
 
     @property
     def output_size(self):
         """Shape (without the batch axis) of each output, nested like them."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define `output_size`."
+        )
 
     @property
     def output_dtype(self):
         """dtype of each output, nested like them."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define `output_dtype`."
+        )
 
     @abc.abstractmethod
     def initialize(self, name=None):
         """Returns `(finished, initial_inputs, initial_state)`."""
-        raise NotImplementedError
 
     @abc.abstractmethod
     def step(self, time, inputs, state, training=None, name=None):
         """Runs step `time`; returns `(outputs, next_state, next_inputs, finished)`."""
-        raise NotImplementedError
 
     def finalize(self, outputs, final_state, sequence_lengths):
-        """Optional post-processing: returns `(final_outputs, final_state)`.
+        """Post-processing after the loop: returns `(final_outputs, final_state)`.
 
-        `outputs` arrive time-major. Raise `NotImplementedError` (the default)
-        to skip it.
+        `outputs` arrive time-major. The default returns them unchanged
+        (tfa-style decoders that raise `NotImplementedError` here work too).
         """
-        raise NotImplementedError
+        return outputs, final_state
 
     @property
     def tracks_own_finished(self):
@@ -195,34 +197,21 @@ class BaseDecoder(keras.layers.Layer):
     @property
     def batch_size(self):
         """The batch size of the inputs."""
-        raise NotImplementedError
-
-    @property
-    def output_size(self):
-        """Shape (without the batch axis) of each output, nested like them."""
-        raise NotImplementedError
-
-    @property
-    def output_dtype(self):
-        """dtype of each output, nested like them."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define `batch_size`.")
 
     def initialize(self, inputs, initial_state=None, **kwargs):
         """Returns `(finished, initial_inputs, initial_state)`."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define `initialize`.")
 
     def step(self, time, inputs, state, training):
         """Runs step `time`; returns `(outputs, next_state, next_inputs, finished)`."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define `step`.")
 
-    def finalize(self, outputs, final_state, sequence_lengths):
-        """Optional post-processing: returns `(final_outputs, final_state)`."""
-        raise NotImplementedError
-
-    @property
-    def tracks_own_finished(self):
-        """True if `step` returns the full `finished` flags itself."""
-        return False
+    # The rest of the interface is the same as `Decoder`'s.
+    output_size = Decoder.output_size
+    output_dtype = Decoder.output_dtype
+    finalize = Decoder.finalize
+    tracks_own_finished = Decoder.tracks_own_finished
 
 
 def _step_bound(decoder, maximum_iterations):
@@ -352,7 +341,7 @@ def dynamic_decode(
     if after_loop is not None:
         after_loop()  # e.g. BasicDecoder drops its cell's dropout masks
     outputs, state, lengths = result.outputs, result.final_state, result.lengths
-    with contextlib.suppress(NotImplementedError):  # finalize is optional
+    with contextlib.suppress(NotImplementedError):  # tfa-style optional finalize
         outputs, state = decoder.finalize(outputs, state, lengths)
     if not output_time_major:
         outputs = tree.map_structure(_batch_major, outputs)

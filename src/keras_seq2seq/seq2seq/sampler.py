@@ -128,9 +128,14 @@ class Sampler(metaclass=abc.ABCMeta):
         """Returns `(finished, next_inputs, next_state)`."""
 
     @property
-    @abc.abstractmethod
     def batch_size(self):
-        """Batch size (int, or scalar tensor); known after `initialize`."""
+        """Batch size (int, or scalar tensor); known after `initialize`.
+
+        Samplers set `self._batch_size` in `initialize`; before that, reading
+        it raises a clear error.
+        """
+        self._require_initialized("batch_size")
+        return self._batch_size
 
     @property
     @abc.abstractmethod
@@ -196,11 +201,6 @@ class CustomSampler(Sampler):
         self._sample_ids_dtype = sample_ids_dtype or "int32"
 
     @property
-    def batch_size(self):
-        self._require_initialized("batch_size")
-        return self._batch_size
-
-    @property
     def sample_ids_shape(self):
         return self._sample_ids_shape
 
@@ -244,11 +244,6 @@ class TrainingSampler(Sampler):
     def __init__(self, time_major=False):
         self.time_major = time_major
         self._batch_size = None
-
-    @property
-    def batch_size(self):
-        self._require_initialized("batch_size")
-        return self._batch_size
 
     @property
     def sample_ids_shape(self):
@@ -505,11 +500,6 @@ class GreedyEmbeddingSampler(Sampler):
         return {}
 
     @property
-    def batch_size(self):
-        self._require_initialized("batch_size")
-        return self._batch_size
-
-    @property
     def sample_ids_shape(self):
         return ()
 
@@ -634,11 +624,6 @@ class InferenceSampler(Sampler):
         self.end_fn = end_fn
         self.next_inputs_fn = next_inputs_fn
         self._batch_size = None
-
-    @property
-    def batch_size(self):
-        self._require_initialized("batch_size")
-        return self._batch_size
 
     @property
     def sample_ids_shape(self):
