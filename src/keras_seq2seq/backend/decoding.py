@@ -8,6 +8,8 @@
   part of an output shape. TensorFlow graphs (XLA included) accept a tensor
   slice bound; JAX under tracing and torch under shape inference do not, so the
   loop keeps its static bound there.
+* `top_k`: `keras.ops.top_k` with ties going to the lower index, as
+  TensorFlow and JAX already do; torch's `topk` leaves their order open.
 * `step_uniform`: stateless uniform draws keyed by `(seed, step)`, so a sampler
   inside a compiled loop gets fresh numbers at every step without touching a
   `SeedGenerator` (whose state update cannot happen inside `jax.lax.scan`).
@@ -87,6 +89,28 @@ def step_uniform(shape, seed, step):
     words.append(int(ops.convert_to_numpy(step)) & 0xFFFFFFFF)
     draws = np.random.default_rng(words).random(tuple(int(d) for d in shape))
     return ops.convert_to_tensor(draws.astype("float32"))
+
+
+def top_k(x, k):
+    """The `k` largest values on the last axis, best first, ties to the lower index.
+
+    Returns `(values, int32 indices)`.
+    """
+    if keras.backend.backend() != "torch":
+        values, indices = ops.top_k(x, k)
+        return values, ops.cast(indices, "int32")
+    import torch
+
+    kth = torch.topk(x, k, dim=-1).values[..., -1:]
+    above = x > kth
+    tied = x == kth
+    # The lowest-index tied entries fill the places the larger values leave.
+    room = k - above.sum(dim=-1, keepdim=True)
+    keep = above | (tied & (torch.cumsum(tied.int(), dim=-1) <= room))
+    indices = torch.nonzero(keep)[:, -1].reshape(x.shape[:-1] + (k,))
+    values = torch.gather(x, -1, indices)
+    order = torch.sort(values, dim=-1, descending=True, stable=True).indices
+    return torch.gather(values, -1, order), torch.gather(indices, -1, order).int()
 
 
 def scan(step, init, xs):

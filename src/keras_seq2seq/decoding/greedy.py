@@ -83,6 +83,7 @@ def greedy_search(
         ops.zeros_like(start_tokens, dtype="bool"),
         max_length,
         impute_finished=impute_finished,
+        early_exit=True,
     )
     tokens, logits = result.outputs
     return GreedySearchOutput(

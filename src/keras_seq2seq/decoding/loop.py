@@ -13,8 +13,11 @@ Semantics (the same as `tfa.seq2seq.dynamic_decode`):
 * once every row is finished, the loop stands still: later steps change nothing
   and emit zeros. `tfa` stops its `while` loop there instead.
 
-The loop always runs `max_steps` iterations (a scan over a static bound, so it
-compiles on every backend and JAX can differentiate it in reverse mode), then
+By default the loop runs `max_steps` iterations (a scan over a static bound, so
+it compiles on every backend and JAX can differentiate it in reverse mode).
+With `early_exit=True` (inference: greedy and beam search) it is a `while`
+loop that stops once every row is finished, writing each step into buffers of
+`max_steps` rows; it compiles too but cannot be differentiated on JAX. Then it
 trims the time axis to the number of steps actually taken where the backend
 allows a shape that depends on a value: eagerly on every backend and in
 TensorFlow graphs (also under XLA). Under JAX tracing (`jit`, and so
@@ -82,6 +85,7 @@ def decode_loop(
     tracks_own_finished=False,
     lengths_fn=None,
     trim=True,
+    early_exit=False,
 ):
     """Runs `step_fn` for at most `max_steps` steps over a batch of rows.
 
@@ -106,6 +110,8 @@ def decode_loop(
             instead of counting steps (a beam search's own lengths).
         trim: if True, cut the time axis to `num_steps` where the backend
             allows it (see the module docstring).
+        early_exit: if True, stop as soon as every row is finished instead of
+            running out the bound (not differentiable on JAX).
 
     Returns:
         A `DecodeLoopResult(outputs, final_state, lengths, num_steps)`, outputs
@@ -152,13 +158,51 @@ def decode_loop(
         )
         return carry, outputs
 
-    times = ops.arange(max_steps, dtype="int32")
-    (_, state, _, lengths, num_steps), outputs = scan(body, carry, times)
+    if early_exit:
+        carry, outputs = _run_until_finished(body, carry, max_steps)
+    else:
+        carry, outputs = scan(body, carry, ops.arange(max_steps, dtype="int32"))
+    _, state, _, lengths, num_steps = carry
     if trim:
         bound = concrete_steps(num_steps)
         if bound is not None:
             outputs = tree.map_structure(lambda out: out[:bound], outputs)
     return DecodeLoopResult(outputs, state, lengths, num_steps)
+
+
+def _run_until_finished(body, carry, max_steps):
+    """`body` over steps 0, 1, ... until every row is finished or `max_steps`.
+
+    The per-step outputs go into zero buffers of `max_steps` rows; the first
+    step runs before the loop to give their shapes.
+    """
+    carry, first = body(carry, ops.zeros((), dtype="int32"))
+    buffers = tree.map_structure(
+        lambda y: ops.concatenate(
+            [y[None], ops.zeros((max_steps - 1,) + tuple(ops.shape(y)), y.dtype)]
+        ),
+        first,
+    )
+
+    def unfinished(carry, buffers):
+        finished, steps = carry[2], carry[4]
+        return ops.logical_and(steps < max_steps, ops.logical_not(ops.all(finished)))
+
+    def one_step(carry, buffers):
+        time = carry[4]
+        carry, outputs = body(carry, time)
+        buffers = tree.map_structure(
+            lambda buffer, y: ops.slice_update(
+                buffer, (time,) + (0,) * len(y.shape), y[None]
+            ),
+            buffers,
+            outputs,
+        )
+        return carry, buffers
+
+    return ops.while_loop(
+        unfinished, one_step, (carry, buffers), maximum_iterations=max_steps - 1
+    )
 
 
 def check_max_steps(name, value):

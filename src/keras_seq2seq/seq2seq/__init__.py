@@ -9,6 +9,7 @@ decoding core; `docs/migrating_from_tfa.md` lists the differences.
 from keras_seq2seq.seq2seq import (
     attention_wrapper,
     basic_decoder,
+    beam_search_decoder,
     decoder,
     loss,
     sampler,
@@ -26,6 +27,15 @@ from keras_seq2seq.seq2seq.attention_wrapper import (
     safe_cumprod,
 )
 from keras_seq2seq.seq2seq.basic_decoder import BasicDecoder, BasicDecoderOutput
+from keras_seq2seq.seq2seq.beam_search_decoder import (
+    BeamSearchDecoder,
+    BeamSearchDecoderOutput,
+    BeamSearchDecoderState,
+    FinalBeamSearchDecoderOutput,
+    gather_tree,
+    gather_tree_from_array,
+    tile_batch,
+)
 from keras_seq2seq.seq2seq.decoder import BaseDecoder, Decoder, dynamic_decode
 from keras_seq2seq.seq2seq.loss import SequenceLoss, sequence_loss
 from keras_seq2seq.seq2seq.sampler import (
@@ -48,8 +58,12 @@ __all__ = [
     "BaseDecoder",
     "BasicDecoder",
     "BasicDecoderOutput",
+    "BeamSearchDecoder",
+    "BeamSearchDecoderOutput",
+    "BeamSearchDecoderState",
     "CustomSampler",
     "Decoder",
+    "FinalBeamSearchDecoderOutput",
     "GreedyEmbeddingSampler",
     "InferenceSampler",
     "LuongAttention",
@@ -62,12 +76,16 @@ __all__ = [
     "TrainingSampler",
     "attention_wrapper",
     "basic_decoder",
+    "beam_search_decoder",
     "decoder",
     "dynamic_decode",
+    "gather_tree",
+    "gather_tree_from_array",
     "hardmax",
     "loss",
     "monotonic_attention",
     "safe_cumprod",
     "sampler",
     "sequence_loss",
+    "tile_batch",
 ]

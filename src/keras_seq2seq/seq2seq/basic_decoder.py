@@ -35,6 +35,25 @@ def _check_cell(cell):
         )
 
 
+def build_sublayers(cell, output_layer, first_inputs):
+    """Builds the cell and output layer before the decode loop (not inside it).
+
+    `first_inputs` is the first step's `[batch, depth]` input.
+    """
+    if tree.is_nested(first_inputs):
+        return
+    if isinstance(cell, keras.layers.Layer) and not cell.built:
+        depths = tuple(d if isinstance(d, int) else None for d in first_inputs.shape)
+        cell.build((None,) + depths[1:])
+    size = getattr(cell, "output_size", None)
+    if (
+        isinstance(output_layer, keras.layers.Layer)
+        and not output_layer.built
+        and isinstance(size, int)
+    ):
+        output_layer.build((None, size))
+
+
 @keras.saving.register_keras_serializable(package="keras_seq2seq")
 class BasicDecoder(BaseDecoder):
     """Decodes with an RNN cell; the sampler picks ids and the next inputs.
@@ -111,30 +130,12 @@ class BasicDecoder(BaseDecoder):
             initial_state = self.cell.get_initial_state(
                 batch_size=self.sampler.batch_size
             )
-        self._build_sublayers(first_inputs)
+        build_sublayers(self.cell, self.output_layer, first_inputs)
         self._make_dropout_masks(first_inputs, initial_state)
         self._cell_dtype = keras.backend.standardize_dtype(
             tree.flatten(initial_state)[0].dtype
         )
         return finished, first_inputs, initial_state
-
-    def _build_sublayers(self, first_inputs):
-        """Builds the cell and output layer before the loop (not inside it)."""
-        if tree.is_nested(first_inputs):
-            return
-        if isinstance(self.cell, keras.layers.Layer) and not self.cell.built:
-            depths = tuple(
-                d if isinstance(d, int) else None for d in first_inputs.shape
-            )
-            self.cell.build((None,) + depths[1:])
-        size = getattr(self.cell, "output_size", None)
-        layer = self.output_layer
-        if (
-            isinstance(layer, keras.layers.Layer)
-            and not layer.built
-            and isinstance(size, int)
-        ):
-            layer.build((None, size))
 
     def get_config(self):
         serialize = keras.saving.serialize_keras_object
