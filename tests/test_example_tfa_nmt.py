@@ -1,4 +1,4 @@
-"""examples/tfa_nmt.py (tfa's NMT tutorial structure) at tiny size."""
+"""examples/tfa_nmt.py (tfa's NMT tutorial structure, greedy and beam) at tiny size."""
 
 import importlib.util
 import json
@@ -43,8 +43,10 @@ def test_trains_and_decodes_greedily(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
     assert np.isfinite(metrics["final_loss"])
     assert 0.0 <= metrics["greedy_exact_match"] <= 1.0
-    greedy = metrics["example"]["greedy"]
-    assert 1 <= len(greedy) <= 9 and all(0 <= token < 12 for token in greedy)
+    assert 0.0 <= metrics["beam_exact_match"] <= 1.0
+    for decoded in (metrics["example"]["greedy"], metrics["example"]["beam"]):
+        assert 1 <= len(decoded) <= 9 and all(0 <= token < 12 for token in decoded)
+    assert np.isfinite(metrics["beam_mean_log_prob"])
 
 
 def test_exact_match_counts_rows_equal_up_to_the_end_token():
