@@ -28,8 +28,8 @@ def backtrack(parent_ids, end_time, slot):
     >>> import numpy as np
     >>> parents = np.array([[[0, 0]], [[1, 0]], [[0, 1]]])  # [time=3, batch=1, beam=2]
     >>> path = backtrack(parents, np.array([[2]]), np.array([[1]]))
-    >>> ops.convert_to_numpy(path)[:, 0, 0].tolist()
-    [1, 0, 1]
+    >>> ops.convert_to_numpy(path)[:, 0, 0].tolist()  # slot 1 <- 1 <- 0
+    [0, 1, 1]
     """
     parent_ids = ops.cast(parent_ids, "int32")
     end_time = ops.cast(end_time, "int32")
@@ -81,8 +81,8 @@ def gather_tree(step_ids, parent_ids, max_sequence_lengths, end_token):
     >>> ids = np.array([[[3, 4]], [[5, 2]], [[6, 7]]])
     >>> parents = np.array([[[0, 0]], [[1, 0]], [[1, 0]]])
     >>> beams = gather_tree(ids, parents, np.array([3]), end_token=2)
-    >>> ops.convert_to_numpy(beams)[:, 0].tolist()
-    [[3, 4], [2, 5], [2, 6]]
+    >>> ops.convert_to_numpy(beams)[:, 0].tolist()  # beams 3 2 (end) and 4 5 7
+    [[3, 4], [2, 5], [2, 7]]
     """
     step_ids = ops.cast(step_ids, "int32")
     end_token = ops.cast(end_token, "int32")
