@@ -13,11 +13,12 @@ from keras_seq2seq.attention import (
     safe_cumprod,
     softmax,
 )
-from keras_seq2seq.layers import AttentionDecoder, AttentionLayer
+from keras_seq2seq.layers import AttentionCell, AttentionDecoder, AttentionLayer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttentionCell",
     "AttentionDecoder",
     "AttentionLayer",
     "AttentionMechanism",
