@@ -338,3 +338,21 @@ def test_beam_scores_at_least_greedy_and_attention_follows_the_beam(trained, cop
     live = np.arange(tokens.shape[1])[None, :] < lengths[:, None]
     np.testing.assert_allclose(attention[live], forced[live], atol=1e-5)
     assert np.all(attention[~live] == 0.0)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch", reason="torch.compile takes minutes here"
+)
+def test_trains_with_jit_compile():
+    """XLA must differentiate the decoder loop (TensorFlow once failed on the
+    Bahdanau score's tensordot inside it)."""
+    model = tiny_model(attention="bahdanau")
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    rng = np.random.default_rng(0)
+    source, target = random_ids(rng, (8, 5)), random_ids(rng, (8, 4))
+    history = model.fit((source, target), target, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))

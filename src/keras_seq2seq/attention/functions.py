@@ -31,7 +31,9 @@ def additive_score(processed_query, keys, v, g=None, b=None):
     if g is not None:
         v = g * v * ops.rsqrt(ops.sum(ops.square(v)))
         hidden = hidden + b
-    return ops.matmul(ops.tanh(hidden), v)
+    # A sum, not a matmul: TensorFlow lowers a rank-4 by rank-1 matmul to a
+    # tensordot whose gradient XLA cannot compile inside a loop.
+    return ops.sum(ops.tanh(hidden) * v, axis=-1)
 
 
 def multiplicative_score(query, keys, scale=None):
