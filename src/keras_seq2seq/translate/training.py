@@ -1,0 +1,710 @@
+"""Training a translation model end to end, into a model directory that
+`load` and `evaluate` read (see `keras_seq2seq.translate.model_dir`).
+
+`train` reads and splits the corpus (the split is recorded), trains one
+SentencePiece model per language on the training split, batches by length,
+builds a `Translator` and runs Keras `fit` with validation loss and BLEU
+each epoch, the best model saved, a checkpoint of the training state each
+epoch, early stopping and an optional time budget. Running the same call
+again continues from the last checkpoint.
+"""
+
+import datetime
+import importlib.metadata
+import numbers
+import os
+import pathlib
+import platform
+import shutil
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_seq2seq.translate import callbacks as pipeline_callbacks
+from keras_seq2seq.translate import model_dir
+from keras_seq2seq.translate.batching import BucketedBatches
+from keras_seq2seq.translate.corpus import default_corpus_path, read_pairs
+from keras_seq2seq.translate.errors import PipelineError
+from keras_seq2seq.translate.model import Translator
+from keras_seq2seq.translate.split import load_split, split_corpus
+from keras_seq2seq.translate.tokenizer import SubwordTokenizer
+
+# The model `train` builds unless told otherwise (see `Translator`).
+DEFAULT_MODEL = {
+    "embedding_dim": 256,
+    "rnn_type": "gru",
+    "bidirectional": True,
+    "encoder_layers": 2,
+    "encoder_units": 256,
+    "decoder_units": 512,
+    "attention": "bahdanau",
+    "dropout": 0.2,
+}
+DEFAULT_EPOCHS = 20
+DEFAULT_VOCAB_SIZE = 8000
+# Padded tokens per batch (rows x length): short sentences get more rows.
+DEFAULT_MAX_TOKENS = 4096
+# Training pairs longer than this many pieces (a side, eos included) are left out.
+DEFAULT_MAX_LENGTH = 64
+DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_CLIPNORM = 1.0
+DEFAULT_PATIENCE = 3
+DEFAULT_BLEU_SENTENCES = 500
+
+# Options that define the data and the model: a run may only resume in a
+# directory trained with the same values.
+_FIXED_OPTIONS = (
+    "reverse",
+    "seed",
+    "test_size",
+    "valid_size",
+    "vocab_size",
+    "max_length",
+    "max_train_pairs",
+    "model",
+)
+# Files `train(resume=False)` replaces in an existing directory.
+_OUTPUTS = (
+    model_dir.CONFIG_FILE,
+    model_dir.HISTORY_FILE,
+    model_dir.MODEL_FILE,
+    f"{model_dir.SOURCE_TOKENIZER}.model",
+    f"{model_dir.TARGET_TOKENIZER}.model",
+    "split.json",
+    "valid.tsv",
+    "test.tsv",
+)
+
+
+def train(
+    pairs,
+    out_dir,
+    *,
+    reverse=False,
+    epochs=DEFAULT_EPOCHS,
+    max_minutes=None,
+    seed=0,
+    vocab_size=DEFAULT_VOCAB_SIZE,
+    batch_size=None,
+    max_tokens=None,
+    max_length=DEFAULT_MAX_LENGTH,
+    test_size=None,
+    valid_size=None,
+    max_train_pairs=None,
+    model_options=None,
+    learning_rate=DEFAULT_LEARNING_RATE,
+    clipnorm=DEFAULT_CLIPNORM,
+    patience=DEFAULT_PATIENCE,
+    bleu_sentences=DEFAULT_BLEU_SENTENCES,
+    resume=True,
+    callbacks=(),
+    log=None,
+):
+    """Trains a translation model into `out_dir`.
+
+    Args:
+        pairs: a Tatoeba/manythings file (`.txt` or `.gz`, see `read_pairs`),
+            or None for the corpus bundled with the package.
+        out_dir: the model directory (created if needed).
+        reverse: translate from the file's second column to its first.
+        epochs: the most epochs, counting those of earlier runs.
+        max_minutes: stop this run's training after that many minutes (at a
+            batch boundary); the partial epoch is still validated and saved.
+        seed: seed of the split, the batch order and the initial weights.
+        vocab_size: SentencePiece pieces per language.
+        batch_size: sentence pairs per batch; the default batches by
+            `max_tokens` instead.
+        max_tokens: padded tokens per batch (default 4,096 unless
+            `batch_size` is given).
+        max_length: training pairs with a side longer than this many pieces
+            (`eos` included) are left out (the count is logged).
+        test_size, valid_size: as in `split_corpus` (default: 2,000 pairs or a
+            tenth of the corpus).
+        max_train_pairs: train on a seeded sample of this many training pairs.
+        model_options: dict of `Translator` arguments over `DEFAULT_MODEL`.
+        learning_rate, clipnorm: Adam's learning rate and gradient clipping.
+        patience: epochs without a lower validation loss before stopping.
+        bleu_sentences: validation sentences decoded (greedy) for the BLEU
+            logged each epoch; 0 turns it off.
+        resume: continue from the checkpoint in `out_dir` if there is one
+            (the directory must have been trained with the same data and
+            model options); False starts over, replacing it.
+        callbacks: extra Keras callbacks for `fit`.
+        log: function of one line for messages; None writes to stderr.
+
+    Returns:
+        The dict written to `config.json`.
+
+    Raises:
+        PipelineError: an invalid option, an unreadable or empty corpus, or a
+            model directory trained with other options.
+    """
+    log = log or _stderr_line
+    run_start, run_started = time.monotonic(), _now()
+    options = _check_options(
+        reverse=reverse,
+        epochs=epochs,
+        max_minutes=max_minutes,
+        seed=seed,
+        vocab_size=vocab_size,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+        max_length=max_length,
+        test_size=test_size,
+        valid_size=valid_size,
+        max_train_pairs=max_train_pairs,
+        model=model_options,
+        learning_rate=learning_rate,
+        clipnorm=clipnorm,
+        patience=patience,
+        bleu_sentences=bleu_sentences,
+    )
+    out_dir = pathlib.Path(out_dir)
+    corpus = _read_corpus(pairs, reverse)
+    config = _previous_config(out_dir, resume, options, corpus)
+    log(
+        f"keras-seq2seq {_version('keras-seq2seq')}: Keras {keras.__version__}, "
+        f"backend {keras.backend.backend()}"
+    )
+    log(corpus.summary())
+    if config is None:
+        split, tokenizers, config = _prepare(out_dir, corpus, options, log)
+    else:
+        split, tokenizers = _reload(out_dir, corpus)
+    log(split.summary())
+    source_tokenizer, target_tokenizer = tokenizers
+    log(
+        f"tokenizers: source {source_tokenizer.vocab_size:,} pieces, target "
+        f"{target_tokenizer.vocab_size:,} pieces (trained on the training split)"
+    )
+
+    train_ids = _training_ids(split.train, tokenizers, options, log)
+    valid_ids = _encode(split.valid, tokenizers)
+    batching = (
+        {"batch_size": options["batch_size"]}
+        if options["batch_size"]
+        else {"max_tokens": options["max_tokens"] or DEFAULT_MAX_TOKENS}
+    )
+    batches = BucketedBatches(*train_ids, seed=options["seed"], **batching)
+    valid_batches = BucketedBatches(
+        *valid_ids, max_length=options["max_length"], shuffle=False, **batching
+    )
+    log(f"training batches: {batches.summary()}")
+    log(f"validation batches: {valid_batches.summary()}")
+
+    keras.utils.set_random_seed(options["seed"])
+    model = Translator(
+        source_tokenizer.vocab_size,
+        target_tokenizer.vocab_size,
+        **{**DEFAULT_MODEL, **options["model"]},
+    )
+    model.build()
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate=options["learning_rate"], clipnorm=options["clipnorm"]
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),
+    )
+    config["model"] = {
+        key: value
+        for key, value in model.get_config().items()
+        if key not in ("name", "trainable", "dtype")
+    }
+    config["model"]["parameters"] = int(model.count_params())
+    log(
+        f"model: {_describe_model(model)}, {model.count_params():,} parameters; "
+        f"Adam(learning_rate={options['learning_rate']:g}, "
+        f"clipnorm={options['clipnorm']:g})"
+    )
+
+    backup_dir = out_dir / model_dir.BACKUP_DIR
+    initial_epoch = _checkpoint_epoch(backup_dir)
+    records = _history(out_dir)[:initial_epoch]
+    state = config["training"]
+    if initial_epoch:
+        log(
+            f"resuming after epoch {initial_epoch} from the checkpoint in '{backup_dir}'"
+        )
+    done = _nothing_to_do(state, initial_epoch, options["epochs"])
+    if done:
+        log(done)
+    else:
+        target_lengths = np.array([len(t) + 1 for t in train_ids[1]])
+        best_so_far = _best(records)
+        best_model = pipeline_callbacks.BestModel(
+            out_dir / model_dir.MODEL_FILE,
+            initial_best=None if best_so_far is None else best_so_far["val_loss"],
+        )
+        early_stopping = pipeline_callbacks.ResumableEarlyStopping(
+            options["patience"],
+            initial_best=best_model.best,
+            initial_wait=0
+            if best_so_far is None
+            else initial_epoch - best_so_far["epoch"],
+        )
+        budget = None
+        fit_callbacks = [batches.epoch_callback()]
+        if options["max_minutes"] is not None:
+            budget = pipeline_callbacks.TimeBudget(60.0 * options["max_minutes"])
+            fit_callbacks.append(budget)
+        fit_callbacks.extend(callbacks)
+        if options["bleu_sentences"]:
+            fit_callbacks.append(
+                _validation_bleu(split.valid, tokenizers, options["bleu_sentences"])
+            )
+        fit_callbacks += [
+            best_model,
+            early_stopping,
+            pipeline_callbacks.TrainingProgress(
+                options["epochs"],
+                lambda epoch: [
+                    target_lengths[batches.pair_indices(i)].sum()
+                    for i in range(len(batches))
+                ],
+                log=None if log is _stderr_line else log,
+                best_model=best_model,
+            ),
+            pipeline_callbacks.HistoryRecorder(
+                out_dir / model_dir.HISTORY_FILE, len(batches), records
+            ),
+            keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
+        ]
+        budget_text = (
+            ""
+            if budget is None
+            else f", at most {options['max_minutes']:g} minutes this run"
+        )
+        log(
+            f"training epochs {initial_epoch + 1}-{options['epochs']}{budget_text} "
+            f"(early stopping after {options['patience']} epochs without a lower "
+            "validation loss)"
+        )
+        fit_start = time.monotonic()
+        state["status"] = "training"
+        _write_config(out_dir, config)
+        try:
+            model.fit(
+                batches,
+                validation_data=valid_batches,
+                epochs=options["epochs"],
+                initial_epoch=initial_epoch,
+                shuffle=False,
+                verbose=0,
+                callbacks=fit_callbacks,
+            )
+        except KeyboardInterrupt:
+            state["status"] = "interrupted"
+            _finish(config, out_dir, fit_start, run_start, run_started)
+            log(
+                f"interrupted; the checkpoint of epoch {_checkpoint_epoch(backup_dir)} "
+                f"is in '{backup_dir}': run the same command again to resume"
+            )
+            raise
+        if budget is not None and budget.spent:
+            state["stopped"] = "time_budget"
+        elif early_stopping.stopped_epoch:
+            state["stopped"] = "early_stopping"
+        else:
+            state["stopped"] = "epochs"
+        state["status"] = "trained"
+        _finish(config, out_dir, fit_start, run_start, run_started)
+    _log_result(config, out_dir, log)
+    return config
+
+
+def _check_options(**options):
+    """The options, checked; raises `PipelineError` naming the bad one."""
+
+    def positive(name, integer=True, allow_none=False, zero=False):
+        value = options[name]
+        if value is None and allow_none:
+            return
+        kind = numbers.Integral if integer else numbers.Real
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, kind)
+            or not (value >= 0 if zero else value > 0)
+        ):
+            what = "an integer" if integer else "a number"
+            bound = ">= 0" if zero else "> 0"
+            raise PipelineError(
+                f"`{name}` must be {what} {bound}. Received: {name}={value!r}"
+            )
+
+    for name in ("epochs", "vocab_size", "max_length", "patience"):
+        positive(name)
+    for name in ("batch_size", "max_tokens", "max_train_pairs"):
+        positive(name, allow_none=True)
+    positive("bleu_sentences", zero=True)
+    positive("seed", zero=True)
+    for name in ("learning_rate", "clipnorm"):
+        positive(name, integer=False)
+    positive("max_minutes", integer=False, allow_none=True)
+    if options["batch_size"] is not None and options["max_tokens"] is not None:
+        raise PipelineError(
+            "Give `batch_size` or `max_tokens`, not both. Received: "
+            f"batch_size={options['batch_size']}, max_tokens={options['max_tokens']}"
+        )
+    model = dict(options["model"] or {})
+    unknown = sorted(
+        set(model) - set(DEFAULT_MODEL) - {"attention_units", "attention_layer_size"}
+    )
+    if unknown:
+        raise PipelineError(
+            f"Unknown model option(s) {', '.join(unknown)}; known: "
+            f"{', '.join(sorted(DEFAULT_MODEL))}"
+        )
+    try:  # Translator checks its arguments; try them on a tiny vocabulary.
+        Translator(8, 8, **{**DEFAULT_MODEL, **model})
+    except ValueError as error:
+        raise PipelineError(str(error)) from error
+    options["model"] = {**DEFAULT_MODEL, **model}
+    options["reverse"] = bool(options["reverse"])
+    return options
+
+
+def _read_corpus(pairs, reverse):
+    path = default_corpus_path() if pairs is None else pairs
+    try:
+        return read_pairs(path, reverse=reverse)
+    except FileNotFoundError as error:
+        raise PipelineError(str(error)) from error
+    except ValueError as error:
+        raise PipelineError(f"Empty or unusable corpus: {error}") from error
+    except OSError as error:
+        raise PipelineError(f"Cannot read the corpus '{path}': {error}") from error
+
+
+def _fixed(options, corpus):
+    fixed = {name: options[name] for name in _FIXED_OPTIONS}
+    fixed["corpus_sha256"] = corpus.sha256
+    return fixed
+
+
+def _previous_config(out_dir, resume, options, corpus):
+    """The config of an earlier run to continue, or None to start afresh
+    (after removing an earlier run's files when `resume` is False)."""
+    if not (out_dir / model_dir.CONFIG_FILE).exists():
+        return None
+    if not resume:
+        for name in _OUTPUTS:
+            (out_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(out_dir / model_dir.BACKUP_DIR, ignore_errors=True)
+        return None
+    config = model_dir.read_config(out_dir)
+    before = config["training"].get("fixed", {})
+    now = _fixed(options, corpus)
+    changed = [
+        f"{name} {before.get(name)!r} -> {now[name]!r}"
+        for name in now
+        if before.get(name) != now[name]
+    ]
+    if changed:
+        raise PipelineError(
+            f"'{out_dir}' holds a model trained with other data or model options "
+            f"({'; '.join(changed)}): use another output directory, or start over "
+            "(--restart / resume=False)"
+        )
+    # Options that may change from run to run.
+    for name in (
+        "epochs",
+        "max_minutes",
+        "batch_size",
+        "max_tokens",
+        "learning_rate",
+        "clipnorm",
+        "patience",
+        "bleu_sentences",
+    ):
+        config["training"][name] = options[name]
+    return config
+
+
+def _prepare(out_dir, corpus, options, log):
+    """Splits the corpus and trains the tokenizers of a new run."""
+    try:
+        split = split_corpus(
+            corpus, options["test_size"], options["valid_size"], options["seed"]
+        )
+    except ValueError as error:
+        raise PipelineError(str(error)) from error
+    out_dir.mkdir(parents=True, exist_ok=True)
+    split.save(out_dir)
+    start = time.monotonic()
+    tokenizers = []
+    for name, side in (
+        (model_dir.SOURCE_TOKENIZER, split.train.sources),
+        (model_dir.TARGET_TOKENIZER, split.train.targets),
+    ):
+        try:
+            tokenizer = SubwordTokenizer.train(side, vocab_size=options["vocab_size"])
+        except ValueError as error:
+            raise PipelineError(f"{name} tokenizer: {error}") from error
+        tokenizer.save(out_dir, name)
+        tokenizers.append(tokenizer)
+    log(f"trained the SentencePiece models in {time.monotonic() - start:.1f} s")
+    now = _now()
+    config = {
+        "format": model_dir.CONFIG_FORMAT,
+        "created": now,
+        "model": {},
+        "tokenizers": {
+            name: {
+                "file": f"{name}.model",
+                "type": "sentencepiece unigram",
+                "vocab_size": tokenizer.vocab_size,
+            }
+            for name, tokenizer in zip(
+                (model_dir.SOURCE_TOKENIZER, model_dir.TARGET_TOKENIZER), tokenizers
+            )
+        },
+        "data": {
+            "pairs": corpus.path,
+            "sha256": corpus.sha256,
+            "reverse": corpus.reverse,
+            "skipped_lines": corpus.skipped,
+            "split_seed": options["seed"],
+            "sizes": {
+                "train": len(split.train),
+                "valid": len(split.valid),
+                "test": len(split.test),
+            },
+            "test_size": options["test_size"],
+            "valid_size": options["valid_size"],
+            "max_length": options["max_length"],
+            "max_train_pairs": options["max_train_pairs"],
+        },
+        "training": {
+            **{
+                name: options[name]
+                for name in (
+                    "epochs",
+                    "max_minutes",
+                    "batch_size",
+                    "max_tokens",
+                    "learning_rate",
+                    "clipnorm",
+                    "patience",
+                    "bleu_sentences",
+                )
+            },
+            "fixed": _fixed(options, corpus),
+            "status": "prepared",
+            "epochs_run": 0,
+            "seconds": 0.0,
+            "runs": [],
+        },
+    }
+    _write_config(out_dir, config)
+    return split, tokenizers, config
+
+
+def _reload(out_dir, corpus):
+    try:
+        split = load_split(out_dir, corpus)
+        tokenizers = [
+            SubwordTokenizer.load(out_dir, name)
+            for name in (model_dir.SOURCE_TOKENIZER, model_dir.TARGET_TOKENIZER)
+        ]
+    except (OSError, ValueError) as error:
+        raise PipelineError(
+            f"Cannot resume in '{out_dir}', its files are damaged: {error}"
+        ) from error
+    return split, tokenizers
+
+
+def _encode(pairs, tokenizers):
+    return (
+        tokenizers[0].encode(list(pairs.sources)),
+        tokenizers[1].encode(list(pairs.targets)),
+    )
+
+
+def _training_ids(train_pairs, tokenizers, options, log):
+    """Encoded training pairs: short enough, sampled if asked."""
+    sources, targets = _encode(train_pairs, tokenizers)
+    limit = options["max_length"]
+    kept = [
+        i
+        for i, (s, t) in enumerate(zip(sources, targets))
+        if len(s) <= limit and len(t) + 1 <= limit
+    ]
+    dropped = len(sources) - len(kept)
+    if options["max_train_pairs"] and options["max_train_pairs"] < len(kept):
+        rng = np.random.default_rng(options["seed"])
+        kept = sorted(rng.choice(kept, options["max_train_pairs"], replace=False))
+    if not kept:
+        raise PipelineError(
+            f"No training pair is at most {limit} pieces long: raise max_length"
+        )
+    sample = (
+        f", a sample of {len(kept):,} used (max_train_pairs)"
+        if options["max_train_pairs"] and len(kept) == options["max_train_pairs"]
+        else ""
+    )
+    log(
+        f"training pairs: {len(sources):,}, {dropped:,} longer than {limit} pieces "
+        f"left out{sample}"
+    )
+    return [sources[i] for i in kept], [targets[i] for i in kept]
+
+
+def _validation_bleu(valid, tokenizers, count):
+    """A `ValidationBleu` over `count` validation pairs spread evenly over
+    the split (the corpus is ordered by length: the first would be short)."""
+    indices = np.unique(
+        np.linspace(0, len(valid) - 1, min(count, len(valid))).astype(int)
+    )
+    sources = tokenizers[0].encode([valid.sources[i] for i in indices])
+    references = [valid.targets[i] for i in indices]
+    return pipeline_callbacks.ValidationBleu(sources, references, tokenizers[1])
+
+
+def _checkpoint_epoch(backup_dir):
+    """The epochs the training state in `backup_dir` has completed (0 if none)."""
+    path = backup_dir / "training_metadata.json"
+    if not path.is_file():
+        return 0
+    return int(model_dir.read_json(path, "The training checkpoint").get("epoch", 0))
+
+
+def _history(out_dir):
+    path = out_dir / model_dir.HISTORY_FILE
+    if not path.is_file():
+        return []
+    return list(model_dir.read_json(path, "The training history").get("epochs", []))
+
+
+def _best(records):
+    scored = [r for r in records if r.get("val_loss") is not None]
+    return min(scored, key=lambda r: r["val_loss"]) if scored else None
+
+
+def _nothing_to_do(state, initial_epoch, epochs):
+    if (
+        state.get("stopped") == "early_stopping"
+        and state.get("epochs_run") == initial_epoch
+    ):
+        return (
+            f"training already stopped early after epoch {initial_epoch}: nothing to do "
+            "(start over with --restart / resume=False)"
+        )
+    if initial_epoch >= epochs:
+        return (
+            f"already trained {initial_epoch} epochs (epochs={epochs}): nothing to do"
+        )
+    return None
+
+
+def _finish(config, out_dir, fit_start, run_start, run_started):
+    """Records the run in the config and writes it."""
+    records = _history(out_dir)
+    state = config["training"]
+    fit_seconds = time.monotonic() - fit_start
+    state["seconds"] = float(state.get("seconds", 0.0)) + fit_seconds
+    state["epochs_run"] = len(records)
+    best = _best(records)
+    if best is not None:
+        state["best_epoch"] = best["epoch"]
+        state["best_val_loss"] = best["val_loss"]
+        if "val_bleu" in best:
+            state["best_val_bleu"] = best["val_bleu"]
+    tokens = sum(r.get("target_tokens", 0.0) for r in records)
+    seconds = sum(r.get("train_seconds", 0.0) for r in records)
+    if seconds:
+        state["target_tokens_per_second"] = tokens / seconds
+    state["runs"].append(
+        {
+            "started": run_started,
+            "seconds": fit_seconds,
+            "total_seconds": time.monotonic() - run_start,
+            "epochs_run": len(records),
+            "status": state["status"],
+            "stopped": state.get("stopped"),
+            "backend": keras.backend.backend(),
+        }
+    )
+    _write_config(out_dir, config)
+
+
+def _write_config(out_dir, config):
+    config["updated"] = _now()
+    config["backend"] = keras.backend.backend()
+    config["versions"] = _versions()
+    config["machine"] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+    model_dir.write_json(out_dir / model_dir.CONFIG_FILE, config)
+
+
+def _log_result(config, out_dir, log):
+    state = config["training"]
+    stopped = {
+        "time_budget": "time budget spent",
+        "early_stopping": "early stopping",
+        "epochs": "all epochs run",
+    }.get(state.get("stopped"), state.get("status"))
+    parts = [f"{state.get('epochs_run', 0)} epochs ({stopped})"]
+    parts.append(f"{_minutes(state.get('seconds', 0.0))} of training in all")
+    if "target_tokens_per_second" in state:
+        parts.append(f"{state['target_tokens_per_second']:,.0f} target tokens/s")
+    log("trained: " + ", ".join(parts))
+    if "best_epoch" in state:
+        bleu = (
+            f", val_bleu {state['best_val_bleu']:.1f}"
+            if "best_val_bleu" in state
+            else ""
+        )
+        log(
+            f"best model: '{out_dir / model_dir.MODEL_FILE}' (epoch "
+            f"{state['best_epoch']}, val_loss {state['best_val_loss']:.3f}{bleu})"
+        )
+
+
+def _describe_model(model):
+    direction = "bidirectional " if model.bidirectional else ""
+    return (
+        f"{direction}{model.rnn_type.upper()} {model.encoder_layers}x"
+        f"{model.encoder_units} encoder, {model.rnn_type.upper()} "
+        f"{model.decoder_units} decoder with {model.attention} attention, "
+        f"embeddings {model.embedding_dim}, dropout {model.dropout:g}"
+    )
+
+
+def _minutes(seconds):
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _versions():
+    names = ["keras-seq2seq", "keras", "numpy", "sentencepiece", "sacrebleu"]
+    backend = keras.backend.backend()
+    names.append(
+        {"tensorflow": "tensorflow-cpu", "jax": "jax", "torch": "torch"}.get(
+            backend, backend
+        )
+    )
+    versions = {name: _version(name) for name in names}
+    if backend == "tensorflow" and versions.get("tensorflow-cpu") is None:
+        versions["tensorflow"] = _version("tensorflow")
+    return versions
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _stderr_line(line):
+    print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,243 @@
+"""The `keras-seq2seq` command line, in process (`main([...])`) on real files:
+train a tiny model, translate (arguments and stdin), evaluate with --json,
+plot attention, continue training with a time budget; one-line errors."""
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from keras_seq2seq.cli import main
+from keras_seq2seq.translate import default_corpus_path, load_split
+
+# The same tiny setup as tests/translate/test_pipeline.py (so JAX's
+# compilation cache serves both): short sentences, one batch shape.
+CORPUS_LINES = 1000
+TINY = [
+    "--vocab-size", "300",
+    "--max-length", "8",
+    "--batch-size", "64",
+    "--bleu-sentences", "64",
+    "--units", "8",
+    "--decoder-units", "16",
+    "--embedding-dim", "8",
+    "--layers", "1",
+]  # fmt: skip
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def jax_compilation_cache(tmp_path_factory):
+    """On JAX, a persistent compilation cache for this session (see
+    tests/translate/test_pipeline.py). Changes speed only."""
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    try:  # private: lets the cache be turned on mid-session
+        from jax._src.compilation_cache import reset_cache
+    except ImportError:  # another JAX version: run without the cache
+        yield
+        return
+
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+    before = [getattr(jax.config, name) for name in names]
+    directory = tmp_path_factory.getbasetemp() / "jax-compilation-cache"
+    for name, value in zip(names, (str(directory), 0.0)):
+        jax.config.update(name, value)
+    reset_cache()
+    yield
+    for name, value in zip(names, before):
+        jax.config.update(name, value)
+    reset_cache()
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory):
+    lines = gzip.decompress(default_corpus_path().read_bytes()).split(b"\n")
+    path = tmp_path_factory.mktemp("corpus") / "pairs.txt"
+    path.write_bytes(b"\n".join(lines[:CORPUS_LINES]) + b"\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(corpus_file, tmp_path_factory):
+    """`keras-seq2seq train ... --epochs 1`: (model directory, its log)."""
+    out = tmp_path_factory.mktemp("cli") / "model"
+    log = io.StringIO()
+    with contextlib.redirect_stderr(log):
+        status = main(
+            ["train", "--pairs", str(corpus_file), "--out", str(out), "--epochs", "1"]
+            + TINY
+        )
+    assert status == 0, log.getvalue()
+    return out, log.getvalue()
+
+
+def run(argv, capsys):
+    """`main(argv)` -> (exit status, stdout, stderr)."""
+    status = main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_train(trained):
+    out, log = trained
+    assert f"backend {keras.backend.backend()}" in log
+    assert "epoch 1/1" in log and "target tokens/s" in log and "val_bleu" in log
+    assert f"best model: '{out / 'model.keras'}'" in log
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["epochs_run"] == 1
+    assert config["model"]["encoder_units"] == 8
+    assert config["model"]["decoder_units"] == 16
+
+
+def test_translate_arguments_and_stdin(trained, capsys, monkeypatch):
+    status, out, _ = run(
+        ["translate", "--model", trained[0], "Go.", "I'm fine."], capsys
+    )
+    assert status == 0
+    assert len(out.splitlines()) == 2 and out.endswith("\n")
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Go.\n\nI'm fine.\n"))
+    status, out, _ = run(["translate", "--model", trained[0]], capsys)
+    assert status == 0
+    lines = out.split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[3] == ""
+
+    status, out, _ = run(
+        ["translate", "--model", trained[0], "--beam", "2", "Go.", "I'm fine."], capsys
+    )
+    assert status == 0 and len(out.splitlines()) == 2
+
+
+def test_evaluate_json(trained, capsys, tmp_path):
+    path = tmp_path / "scores.json"
+    status, out, _ = run(["evaluate", "--model", trained[0], "--json", path], capsys)
+    assert status == 0
+    result = json.loads(path.read_text())
+    assert {"bleu", "chrf", "signature", "sentences", "beam"} <= set(result)
+    assert result["sentences"] == len(load_split(trained[0]).test)
+    assert result["pairs"] == "test split" and result["beam"] == 1
+    assert "BLEU = " in out and f"signature: {result['signature']}" in out
+    assert "chrF2 = " in out
+
+
+def test_evaluate_pairs_file(trained, capsys):
+    pairs = trained[0] / "valid.tsv"
+    status, out, _ = run(
+        ["evaluate", "--model", trained[0], "--pairs", pairs, "--max-sentences", "5"],
+        capsys,
+    )
+    assert status == 0 and "5 pairs" in out
+
+
+def test_attention_png(trained, capsys, tmp_path):
+    path = tmp_path / "attention.png"
+    status, out, err = run(
+        ["attention", "--model", trained[0], "--out", path, "I'm", "fine."], capsys
+    )
+    assert status == 0
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert len(out.splitlines()) == 1
+    assert str(path) in err
+
+
+def test_continue_training_with_a_time_budget(trained, corpus_file, capsys, tmp_path):
+    out = tmp_path / "model"
+    shutil.copytree(trained[0], out)
+    command = ["train", "--pairs", corpus_file, "--out", out] + TINY
+    budget = ["--epochs", "3", "--max-minutes", "0.0001", "--bleu-sentences", "0"]
+    status, _, err = run(command + budget, capsys)
+    assert status == 0, err
+    assert "resuming after epoch 1" in err
+    assert "stopped after 1/" in err and "time budget spent" in err
+    records = json.loads((out / "history.json").read_text())["epochs"]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert records[0]["complete"] and not records[1]["complete"]
+    assert records[1]["batches"] == 1
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["stopped"] == "time_budget"
+    assert config["training"]["epochs_run"] == 2
+
+    status, _, err = run(command + ["--epochs", "2"], capsys)
+    assert status == 0 and "nothing to do" in err
+
+
+def error_line(err):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("keras-seq2seq: error: ")
+    return lines[0]
+
+
+def test_missing_model_directory(capsys, tmp_path):
+    status, out, err = run(["translate", "--model", tmp_path / "nope", "Hi."], capsys)
+    assert status == 1 and out == ""
+    assert "No model directory" in error_line(err)
+
+
+def test_corrupt_model_directory(trained, capsys, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(trained[0], broken)
+    (broken / "config.json").write_text('{"format": 1, "model": {}}')
+    status, _, err = run(["evaluate", "--model", broken], capsys)
+    assert status == 1 and "is corrupt" in error_line(err)
+    (broken / "config.json").write_text("{")
+    status, _, err = run(
+        ["attention", "--model", broken, "--out", tmp_path / "a.png", "Hi."], capsys
+    )
+    assert status == 1 and "not valid JSON" in error_line(err)
+
+
+def test_empty_corpus(capsys, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    status, _, err = run(["train", "--pairs", empty, "--out", tmp_path / "m"], capsys)
+    assert status == 1 and "Empty or unusable corpus" in error_line(err)
+
+
+def test_bad_arguments(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["translate", "--model", str(tmp_path), "--beam", "0", "Hi."])
+    assert exit_info.value.code == 2
+    assert "--beam: expected a positive integer, got '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            ["train", "--out", str(tmp_path), "--batch-size", "8", "--max-tokens", "9"]
+        )
+    assert exit_info.value.code == 2
+
+
+def test_info_and_help(capsys):
+    assert main(["info"]) == 0
+    assert f"backend {keras.backend.backend()}" in capsys.readouterr().out
+    assert main([]) == 0
+    help_text = capsys.readouterr().out
+    for command in ("train", "translate", "evaluate", "attention", "demo"):
+        assert command in help_text
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="independent of the backend: run once"
+)
+def test_the_command_defaults_to_jax(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)  # where its JAX compilation cache goes
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_seq2seq.cli", "info"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "backend jax" in result.stdout
