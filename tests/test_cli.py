@@ -241,3 +241,16 @@ def test_the_command_defaults_to_jax(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "backend jax" in result.stdout
+
+
+def test_train_data_parallel(corpus_file, capsys, tmp_path):
+    """`--distribute data` on this process's devices (one here; the
+    multi-device runs are in tests/translate/test_distribute.py); torch has
+    no `keras.distribution` engine and says so in one line."""
+    argv = ["train", "--pairs", corpus_file, "--out", tmp_path / "dp", "--epochs", "1"]
+    status, out, err = run(argv + ["--distribute", "data"] + TINY, capsys)
+    if keras.backend.backend() == "torch":
+        assert status == 1 and "no keras.distribution support" in error_line(err)
+    else:
+        assert status == 0, err
+        assert json.loads((tmp_path / "dp" / "config.json").read_text())

@@ -105,6 +105,7 @@ def _train(args):
         patience=args.patience,
         bleu_sentences=args.bleu_sentences,
         resume=not args.restart,
+        distribute_kind=args.distribute,
     )
 
 
@@ -281,6 +282,13 @@ def build_parser():
         type=_positive_float,
         metavar="M",
         help="stop training after M minutes (the model is still saved)",
+    )
+    train.add_argument(
+        "--distribute",
+        choices=("none", "data"),
+        default="none",
+        help="'data': data-parallel over every local device (keras.distribution "
+        "on jax, tf.distribute on tensorflow; see docs/scaling.md)",
     )
     train.add_argument(
         "--seed",

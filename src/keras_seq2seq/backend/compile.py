@@ -55,7 +55,9 @@ def compile_function(fn, variables=(), jit_compile=None):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)
+        return tf.function(
+            fn, jit_compile=bool(jit_compile), reduce_retracing=True, autograph=False
+        )
     if backend == "torch":
         import torch
 

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from keras_seq2seq.translate import callbacks as pipeline_callbacks
-from keras_seq2seq.translate import model_dir
+from keras_seq2seq.translate import distribute, model_dir
 from keras_seq2seq.translate.batching import BucketedBatches
 from keras_seq2seq.translate.corpus import default_corpus_path, read_pairs
 from keras_seq2seq.translate.errors import PipelineError
@@ -99,6 +99,7 @@ def train(
     patience=DEFAULT_PATIENCE,
     bleu_sentences=DEFAULT_BLEU_SENTENCES,
     resume=True,
+    distribute_kind=None,
     callbacks=(),
     log=None,
 ):
@@ -131,6 +132,9 @@ def train(
         resume: continue from the checkpoint in `out_dir` if there is one
             (the directory must have been trained with the same data and
             model options); False starts over, replacing it.
+        distribute_kind: `"data"` to train data-parallel over every local
+            device (`keras.distribution` on JAX, `tf.distribute` on
+            TensorFlow; see docs/scaling.md), None or `"none"` for one.
         callbacks: extra Keras callbacks for `fit`.
         log: function of one line for messages; None writes to stderr.
 
@@ -142,6 +146,8 @@ def train(
             model directory trained with other options.
     """
     log = log or _stderr_line
+    distribute.initialize_from_environment()
+    replica_scope = distribute.data_parallel(distribute_kind)  # fails early
     run_start, run_started = time.monotonic(), _now()
     options = _check_options(
         reverse=reverse,
@@ -187,131 +193,141 @@ def train(
         if options["batch_size"]
         else {"max_tokens": options["max_tokens"] or DEFAULT_MAX_TOKENS}
     )
-    batches = BucketedBatches(*train_ids, seed=options["seed"], **batching)
-    valid_batches = BucketedBatches(
-        *valid_ids, max_length=options["max_length"], shuffle=False, **batching
-    )
-    log(f"training batches: {batches.summary()}")
-    log(f"validation batches: {valid_batches.summary()}")
+    with replica_scope as replicas:
+        batching["batch_multiple"] = distribute.global_batch_multiple()
+        batches = BucketedBatches(*train_ids, seed=options["seed"], **batching)
+        valid_batches = BucketedBatches(
+            *valid_ids, max_length=options["max_length"], shuffle=False, **batching
+        )
+        log(f"training batches: {batches.summary()}")
+        log(f"validation batches: {valid_batches.summary()}")
 
-    keras.utils.set_random_seed(options["seed"])
-    model = Translator(
-        source_tokenizer.vocab_size,
-        target_tokenizer.vocab_size,
-        **{**DEFAULT_MODEL, **options["model"]},
-    )
-    model.build()
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            learning_rate=options["learning_rate"], clipnorm=options["clipnorm"]
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction="mean_with_sample_weight"
-        ),
-    )
-    config["model"] = {
-        key: value
-        for key, value in model.get_config().items()
-        if key not in ("name", "trainable", "dtype")
-    }
-    config["model"]["parameters"] = int(model.count_params())
-    log(
-        f"model: {_describe_model(model)}, {model.count_params():,} parameters; "
-        f"Adam(learning_rate={options['learning_rate']:g}, "
-        f"clipnorm={options['clipnorm']:g})"
-    )
+        keras.utils.set_random_seed(options["seed"])
+        model = Translator(
+            source_tokenizer.vocab_size,
+            target_tokenizer.vocab_size,
+            **{**DEFAULT_MODEL, **options["model"]},
+        )
+        model.build()
+        model.compile(
+            optimizer=keras.optimizers.Adam(
+                learning_rate=options["learning_rate"], clipnorm=options["clipnorm"]
+            ),
+            # The mean over the real target tokens of each global batch, on
+            # one device or several (with the weights of `GlobalBatches`).
+            loss=distribute.token_mean_loss(),
+        )
+        if replicas.num_replicas > 1:
+            engine = type(replicas.engine).__name__
+            log(f"data parallel: {replicas.num_replicas} replicas ({engine})")
+            note = distribute.gradient_clipping_warning(model.optimizer)
+            if note:
+                log(f"warning: {note}")
+        config["model"] = {
+            key: value
+            for key, value in model.get_config().items()
+            if key not in ("name", "trainable", "dtype")
+        }
+        config["model"]["parameters"] = int(model.count_params())
+        log(
+            f"model: {_describe_model(model)}, {model.count_params():,} parameters; "
+            f"Adam(learning_rate={options['learning_rate']:g}, "
+            f"clipnorm={options['clipnorm']:g})"
+        )
 
-    backup_dir = out_dir / model_dir.BACKUP_DIR
-    initial_epoch = _checkpoint_epoch(backup_dir)
-    records = _history(out_dir)[:initial_epoch]
-    state = config["training"]
-    if initial_epoch:
-        log(
-            f"resuming after epoch {initial_epoch} from the checkpoint in '{backup_dir}'"
-        )
-    done = _nothing_to_do(state, initial_epoch, options["epochs"])
-    if done:
-        log(done)
-    else:
-        target_lengths = np.array([len(t) + 1 for t in train_ids[1]])
-        best_so_far = _best(records)
-        best_model = pipeline_callbacks.BestModel(
-            out_dir / model_dir.MODEL_FILE,
-            initial_best=None if best_so_far is None else best_so_far["val_loss"],
-        )
-        early_stopping = pipeline_callbacks.ResumableEarlyStopping(
-            options["patience"],
-            initial_best=best_model.best,
-            initial_wait=0
-            if best_so_far is None
-            else initial_epoch - best_so_far["epoch"],
-        )
-        budget = None
-        fit_callbacks = [batches.epoch_callback()]
-        if options["max_minutes"] is not None:
-            budget = pipeline_callbacks.TimeBudget(60.0 * options["max_minutes"])
-            fit_callbacks.append(budget)
-        fit_callbacks.extend(callbacks)
-        if options["bleu_sentences"]:
-            fit_callbacks.append(
-                _validation_bleu(split.valid, tokenizers, options["bleu_sentences"])
-            )
-        fit_callbacks += [
-            best_model,
-            early_stopping,
-            pipeline_callbacks.TrainingProgress(
-                options["epochs"],
-                lambda epoch: [
-                    target_lengths[batches.pair_indices(i)].sum()
-                    for i in range(len(batches))
-                ],
-                log=None if log is _stderr_line else log,
-                best_model=best_model,
-            ),
-            pipeline_callbacks.HistoryRecorder(
-                out_dir / model_dir.HISTORY_FILE, len(batches), records
-            ),
-            keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False),
-        ]
-        budget_text = (
-            ""
-            if budget is None
-            else f", at most {options['max_minutes']:g} minutes this run"
-        )
-        log(
-            f"training epochs {initial_epoch + 1}-{options['epochs']}{budget_text} "
-            f"(early stopping after {options['patience']} epochs without a lower "
-            "validation loss)"
-        )
-        fit_start = time.monotonic()
-        state["status"] = "training"
-        _write_config(out_dir, config)
-        try:
-            model.fit(
-                batches,
-                validation_data=valid_batches,
-                epochs=options["epochs"],
-                initial_epoch=initial_epoch,
-                shuffle=False,
-                verbose=0,
-                callbacks=fit_callbacks,
-            )
-        except KeyboardInterrupt:
-            state["status"] = "interrupted"
-            _finish(config, out_dir, fit_start, run_start, run_started)
+        backup_dir = out_dir / model_dir.BACKUP_DIR
+        initial_epoch = _checkpoint_epoch(backup_dir)
+        records = _history(out_dir)[:initial_epoch]
+        state = config["training"]
+        if initial_epoch:
             log(
-                f"interrupted; the checkpoint of epoch {_checkpoint_epoch(backup_dir)} "
-                f"is in '{backup_dir}': run the same command again to resume"
+                f"resuming after epoch {initial_epoch} from the checkpoint in '{backup_dir}'"
             )
-            raise
-        if budget is not None and budget.spent:
-            state["stopped"] = "time_budget"
-        elif early_stopping.stopped_epoch:
-            state["stopped"] = "early_stopping"
+        done = _nothing_to_do(state, initial_epoch, options["epochs"])
+        if done:
+            log(done)
         else:
-            state["stopped"] = "epochs"
-        state["status"] = "trained"
-        _finish(config, out_dir, fit_start, run_start, run_started)
+            target_lengths = np.array([len(t) + 1 for t in train_ids[1]])
+            best_so_far = _best(records)
+            best_model = pipeline_callbacks.BestModel(
+                out_dir / model_dir.MODEL_FILE,
+                initial_best=None if best_so_far is None else best_so_far["val_loss"],
+            )
+            early_stopping = pipeline_callbacks.ResumableEarlyStopping(
+                options["patience"],
+                initial_best=best_model.best,
+                initial_wait=0
+                if best_so_far is None
+                else initial_epoch - best_so_far["epoch"],
+            )
+            budget = None
+            fit_callbacks = [batches.epoch_callback()]
+            if options["max_minutes"] is not None:
+                budget = pipeline_callbacks.TimeBudget(60.0 * options["max_minutes"])
+                fit_callbacks.append(budget)
+            fit_callbacks.extend(callbacks)
+            if options["bleu_sentences"]:
+                fit_callbacks.append(
+                    _validation_bleu(split.valid, tokenizers, options["bleu_sentences"])
+                )
+            fit_callbacks += [
+                best_model,
+                early_stopping,
+                pipeline_callbacks.TrainingProgress(
+                    options["epochs"],
+                    lambda epoch: [
+                        target_lengths[batches.pair_indices(i)].sum()
+                        for i in range(len(batches))
+                    ],
+                    log=None if log is _stderr_line else log,
+                    best_model=best_model,
+                ),
+                pipeline_callbacks.HistoryRecorder(
+                    out_dir / model_dir.HISTORY_FILE, len(batches), records
+                ),
+                keras.callbacks.BackupAndRestore(
+                    str(backup_dir), delete_checkpoint=False
+                ),
+            ]
+            budget_text = (
+                ""
+                if budget is None
+                else f", at most {options['max_minutes']:g} minutes this run"
+            )
+            log(
+                f"training epochs {initial_epoch + 1}-{options['epochs']}{budget_text} "
+                f"(early stopping after {options['patience']} epochs without a lower "
+                "validation loss)"
+            )
+            fit_start = time.monotonic()
+            state["status"] = "training"
+            _write_config(out_dir, config)
+            try:
+                model.fit(
+                    distribute.GlobalBatches(batches),
+                    validation_data=distribute.GlobalBatches(valid_batches),
+                    epochs=options["epochs"],
+                    initial_epoch=initial_epoch,
+                    shuffle=False,
+                    verbose=0,
+                    callbacks=fit_callbacks,
+                )
+            except KeyboardInterrupt:
+                state["status"] = "interrupted"
+                _finish(config, out_dir, fit_start, run_start, run_started)
+                log(
+                    f"interrupted; the checkpoint of epoch {_checkpoint_epoch(backup_dir)} "
+                    f"is in '{backup_dir}': run the same command again to resume"
+                )
+                raise
+            if budget is not None and budget.spent:
+                state["stopped"] = "time_budget"
+            elif early_stopping.stopped_epoch:
+                state["stopped"] = "early_stopping"
+            else:
+                state["stopped"] = "epochs"
+            state["status"] = "trained"
+            _finish(config, out_dir, fit_start, run_start, run_started)
     _log_result(config, out_dir, log)
     return config
 
