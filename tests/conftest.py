@@ -1,6 +1,8 @@
 """Shared test helpers: NumPy references of the attention math, written from the papers."""
 
+import keras
 import numpy as np
+import pytest
 
 
 def np_softmax(scores, mask=None):
@@ -108,3 +110,49 @@ def predict_in_fresh_process(model, inputs, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return np.load(output_path)
+
+
+# Module-wide speed settings; a test module opts in with
+# `pytestmark = pytest.mark.usefixtures(...)`.
+
+
+@pytest.fixture(scope="module")
+def jax_compilation_cache(tmp_path_factory):
+    """On JAX, a persistent compilation cache for this session: the tiny
+    trainings compile the same programs (same model, same shapes), so only
+    the first pays. Changes speed only."""
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    try:  # private: lets the cache be turned on mid-session
+        from jax._src.compilation_cache import reset_cache
+    except ImportError:  # another JAX version: run without the cache
+        yield
+        return
+
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+    before = [getattr(jax.config, name) for name in names]
+    directory = tmp_path_factory.getbasetemp() / "jax-compilation-cache"
+    for name, value in zip(names, (str(directory), 0.0)):
+        jax.config.update(name, value)
+    reset_cache()
+    yield
+    for name, value in zip(names, before):
+        jax.config.update(name, value)
+    reset_cache()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny matmuls run far faster on one thread when the cores are shared."""
+    if keras.backend.backend() != "torch":
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -8,6 +8,8 @@ from keras import ops
 
 from keras_seq2seq import AttentionCell, BahdanauAttention, LuongMonotonicAttention
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 UNITS, INPUT, MEMORY, TIME, BATCH = 6, 4, 5, 7, 3
 VARIANTS = [
     ("gru", "bahdanau"),
@@ -15,20 +17,6 @@ VARIANTS = [
     ("lstm", "bahdanau"),
     ("lstm", "luong"),
 ]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny matmuls run far faster on one thread when the cores are shared."""
-    if keras.backend.backend() != "torch":
-        yield
-        return
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def sigmoid(x):

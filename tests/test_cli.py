@@ -17,6 +17,8 @@ import pytest
 from keras_seq2seq.cli import main
 from keras_seq2seq.translate import default_corpus_path, load_split
 
+pytestmark = pytest.mark.usefixtures("jax_compilation_cache")
+
 # The same tiny setup as tests/translate/test_pipeline.py (so JAX's
 # compilation cache serves both): short sentences, one batch shape.
 CORPUS_LINES = 1000
@@ -31,33 +33,6 @@ TINY = [
     "--layers", "1",
 ]  # fmt: skip
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def jax_compilation_cache(tmp_path_factory):
-    """On JAX, a persistent compilation cache for this session (see
-    tests/translate/test_pipeline.py). Changes speed only."""
-    if keras.backend.backend() != "jax":
-        yield
-        return
-    import jax
-
-    try:  # private: lets the cache be turned on mid-session
-        from jax._src.compilation_cache import reset_cache
-    except ImportError:  # another JAX version: run without the cache
-        yield
-        return
-
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
-    before = [getattr(jax.config, name) for name in names]
-    directory = tmp_path_factory.getbasetemp() / "jax-compilation-cache"
-    for name, value in zip(names, (str(directory), 0.0)):
-        jax.config.update(name, value)
-    reset_cache()
-    yield
-    for name, value in zip(names, before):
-        jax.config.update(name, value)
-    reset_cache()
 
 
 @pytest.fixture(scope="module")

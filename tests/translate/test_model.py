@@ -13,6 +13,8 @@ from keras import ops
 from keras_seq2seq.backend.compile import compile_function
 from keras_seq2seq.translate.model import Translation, Translator
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PAD, BOS, EOS, VOCAB = 0, 1, 2, 20
 TINY = dict(
     embedding_dim=8, encoder_units=8, decoder_units=16, encoder_layers=1, dropout=0.0
@@ -24,20 +26,6 @@ CONFIGS = {  # the bridge's cases: GRU/LSTM, one or two directions, stacked laye
         rnn_type="lstm", attention="bahdanau", bidirectional=False, encoder_layers=1
     ),
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny matmuls run far faster on one thread when the cores are shared."""
-    if keras.backend.backend() != "torch":
-        yield
-        return
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def run(model, fn, *args):

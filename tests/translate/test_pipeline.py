@@ -20,6 +20,8 @@ from keras_seq2seq.translate import (
     train,
 )
 
+pytestmark = pytest.mark.usefixtures("jax_compilation_cache")
+
 # Short sentences only (the corpus is ordered by length) and training pairs of
 # at most 8 pieces: one batch shape, so each backend compiles little.
 CORPUS_LINES = 1000
@@ -33,34 +35,6 @@ TINY = dict(
         embedding_dim=8, encoder_units=8, decoder_units=16, encoder_layers=1
     ),
 )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def jax_compilation_cache(tmp_path_factory):
-    """On JAX, a persistent compilation cache for this session: the tiny
-    trainings compile the same programs (same model, same shapes), so only
-    the first pays. Changes speed only."""
-    if keras.backend.backend() != "jax":
-        yield
-        return
-    import jax
-
-    try:  # private: lets the cache be turned on mid-session
-        from jax._src.compilation_cache import reset_cache
-    except ImportError:  # another JAX version: run without the cache
-        yield
-        return
-
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
-    before = [getattr(jax.config, name) for name in names]
-    directory = tmp_path_factory.getbasetemp() / "jax-compilation-cache"
-    for name, value in zip(names, (str(directory), 0.0)):
-        jax.config.update(name, value)
-    reset_cache()
-    yield
-    for name, value in zip(names, before):
-        jax.config.update(name, value)
-    reset_cache()
 
 
 @pytest.fixture(scope="module")

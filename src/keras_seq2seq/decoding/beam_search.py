@@ -25,7 +25,7 @@ from keras import ops, tree
 
 from keras_seq2seq.backend.decoding import top_k
 from keras_seq2seq.decoding.gather_tree import backtrack, gather_along
-from keras_seq2seq.decoding.loop import check_max_steps, decode_loop
+from keras_seq2seq.decoding.loop import check_max_steps, check_tokens, decode_loop
 from keras_seq2seq.validation import check_positive_int
 
 # What a finished beam gives every token but `end_token` (tfa: dtype.min).
@@ -359,18 +359,7 @@ def beam_search(
     """
     beam_width = check_positive_int("beam_width", beam_width)
     max_length = check_max_steps("max_length", max_length)
-    start_tokens = ops.cast(ops.convert_to_tensor(start_tokens), "int32")
-    if len(start_tokens.shape) != 1:
-        raise ValueError(
-            "`start_tokens` must be a vector `[batch]`. Received: "
-            f"start_tokens.shape={tuple(start_tokens.shape)}"
-        )
-    end_token = ops.cast(ops.convert_to_tensor(end_token), "int32")
-    if len(end_token.shape) != 0:
-        raise ValueError(
-            "`end_token` must be a scalar. Received: "
-            f"end_token.shape={tuple(end_token.shape)}"
-        )
+    start_tokens, end_token = check_tokens(start_tokens, end_token)
     if coverage_penalty != 0 and attention_fn is None:
         raise ValueError(
             "A coverage penalty needs the attention of each step: pass "

@@ -4,7 +4,7 @@ import collections
 
 from keras import ops, tree
 
-from keras_seq2seq.decoding.loop import check_max_steps, decode_loop
+from keras_seq2seq.decoding.loop import check_max_steps, check_tokens, decode_loop
 
 GreedySearchOutput = collections.namedtuple(
     "GreedySearchOutput", ("tokens", "logits", "lengths", "state")
@@ -57,18 +57,7 @@ def greedy_search(
     ([[2, 1], [1, 0]], [2, 1])
     """
     max_length = check_max_steps("max_length", max_length)
-    start_tokens = ops.cast(ops.convert_to_tensor(start_tokens), "int32")
-    if len(start_tokens.shape) != 1:
-        raise ValueError(
-            "`start_tokens` must be a vector `[batch]`. Received: "
-            f"start_tokens.shape={tuple(start_tokens.shape)}"
-        )
-    end_token = ops.cast(ops.convert_to_tensor(end_token), "int32")
-    if len(end_token.shape) != 0:
-        raise ValueError(
-            "`end_token` must be a scalar. Received: "
-            f"end_token.shape={tuple(end_token.shape)}"
-        )
+    start_tokens, end_token = check_tokens(start_tokens, end_token)
 
     def loop_step(time, tokens, state):
         logits, next_state = step(tokens, state)

@@ -236,3 +236,21 @@ def check_max_steps(name, value):
             f"`{name}` must be a positive integer. Received: {name}={value}"
         )
     return value
+
+
+def check_tokens(start_tokens, end_token):
+    """A search's `start_tokens` (int `[batch]`) and `end_token` (int scalar),
+    as int32 tensors; raises a ValueError naming the one of the wrong rank."""
+    start_tokens = ops.cast(ops.convert_to_tensor(start_tokens), "int32")
+    if len(start_tokens.shape) != 1:
+        raise ValueError(
+            "`start_tokens` must be a vector `[batch]`. Received: "
+            f"start_tokens.shape={tuple(start_tokens.shape)}"
+        )
+    end_token = ops.cast(ops.convert_to_tensor(end_token), "int32")
+    if len(end_token.shape) != 0:
+        raise ValueError(
+            "`end_token` must be a scalar. Received: "
+            f"end_token.shape={tuple(end_token.shape)}"
+        )
+    return start_tokens, end_token

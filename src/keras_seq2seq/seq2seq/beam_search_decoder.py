@@ -21,6 +21,7 @@ from keras_seq2seq.decoding.beam_search import (
     tile_batch,
 )
 from keras_seq2seq.decoding.gather_tree import gather_tree, gather_tree_from_array
+from keras_seq2seq.decoding.loop import check_tokens
 from keras_seq2seq.seq2seq.attention_wrapper import (
     AlignmentHistory,
     AttentionWrapperState,
@@ -226,18 +227,7 @@ class BeamSearchDecoder(BaseDecoder):
             self._embed = self.embedding_fn
         else:
             self._embed = lambda ids: ops.take(embedding, ids, axis=0)
-        start_tokens = ops.cast(ops.convert_to_tensor(start_tokens), "int32")
-        if len(start_tokens.shape) != 1:
-            raise ValueError(
-                "`start_tokens` must be a vector `[batch]`. Received: "
-                f"start_tokens.shape={tuple(start_tokens.shape)}"
-            )
-        self._end_token = ops.cast(ops.convert_to_tensor(end_token), "int32")
-        if len(self._end_token.shape) != 0:
-            raise ValueError(
-                "`end_token` must be a scalar. Received: "
-                f"end_token.shape={tuple(self._end_token.shape)}"
-            )
+        start_tokens, self._end_token = check_tokens(start_tokens, end_token)
         check_beam_batch(
             "initial_state", initial_state, start_tokens.shape[0], self.beam_width
         )

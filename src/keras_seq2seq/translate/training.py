@@ -31,6 +31,18 @@ from keras_seq2seq.translate.model import Translator
 from keras_seq2seq.translate.split import load_split, split_corpus
 from keras_seq2seq.translate.tokenizer import SubwordTokenizer
 
+# Options that may change from one run to the next in the same directory.
+RUN_OPTIONS = (
+    "epochs",
+    "max_minutes",
+    "batch_size",
+    "max_tokens",
+    "learning_rate",
+    "clipnorm",
+    "patience",
+    "bleu_sentences",
+)
+
 # The model `train` builds unless told otherwise (see `Translator`).
 DEFAULT_MODEL = {
     "embedding_dim": 256,
@@ -425,17 +437,7 @@ def _previous_config(out_dir, resume, options, corpus):
             f"({'; '.join(changed)}): use another output directory, or start over "
             "(--restart / resume=False)"
         )
-    # Options that may change from run to run.
-    for name in (
-        "epochs",
-        "max_minutes",
-        "batch_size",
-        "max_tokens",
-        "learning_rate",
-        "clipnorm",
-        "patience",
-        "bleu_sentences",
-    ):
+    for name in RUN_OPTIONS:
         config["training"][name] = options[name]
     return config
 
@@ -495,19 +497,7 @@ def _prepare(out_dir, corpus, options, log):
             "max_train_pairs": options["max_train_pairs"],
         },
         "training": {
-            **{
-                name: options[name]
-                for name in (
-                    "epochs",
-                    "max_minutes",
-                    "batch_size",
-                    "max_tokens",
-                    "learning_rate",
-                    "clipnorm",
-                    "patience",
-                    "bleu_sentences",
-                )
-            },
+            **{name: options[name] for name in RUN_OPTIONS},
             "fixed": _fixed(options, corpus),
             "status": "prepared",
             "epochs_run": 0,
