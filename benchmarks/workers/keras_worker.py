@@ -750,7 +750,9 @@ def build_memory_model(args):
         recurrent_initializer="glorot_uniform",
     )([encoded, shifted])
     model = keras.Model([source, shifted], outputs)
-    one_hot = np.eye(args.vocab, dtype="float32")[tgt_in]
+    # (np.eye(vocab)[ids] would build a vocab x vocab matrix: 10 GB at 50k.)
+    one_hot = np.zeros(tgt_in.shape + (args.vocab,), "float32")
+    np.put_along_axis(one_hot, tgt_in[..., None], 1.0, axis=-1)
     one_hot[:, 0] = 0.0  # zeros before the first step, as in the tutorial
     return model, [src, one_hot], tgt
 
