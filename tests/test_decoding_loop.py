@@ -49,8 +49,11 @@ def test_greedy_search_follows_the_table():
     np.testing.assert_array_equal(
         numpy(out.tokens), [[2, 4, 1, 0], [1, 0, 0, 0], [5, 5, 5, 5]]
     )
-    np.testing.assert_allclose(numpy(out.logits)[0, :3], TABLE[[0, 2, 4]])
-    np.testing.assert_array_equal(numpy(out.logits)[1, 1:], 0.0)
+    # Each chosen token's log-softmax; imputed steps score 0.
+    chosen = 3.0 - np.log(np.exp(3.0) + 5 * np.exp(-1.0))
+    np.testing.assert_allclose(numpy(out.log_probs)[0], [chosen] * 3 + [0.0], rtol=1e-5)
+    np.testing.assert_array_equal(numpy(out.log_probs)[1, 1:], 0.0)
+    assert out.attention is None
     # impute_finished (the default): finished rows keep their state.
     np.testing.assert_array_equal(numpy(out.state), [3, 1, 4])
 
@@ -69,6 +72,27 @@ def test_greedy_search_without_impute_keeps_decoding_finished_rows():
         numpy(out.tokens), [[2, 4, 1, 1], [1, 1, 1, 1], [5, 5, 5, 5]]
     )
     np.testing.assert_array_equal(numpy(out.state), [4, 4, 4])
+
+
+def test_greedy_search_returns_what_attention_fn_reads_after_each_step():
+    def step(tokens, state):
+        logits, count = table_step(tokens, state[0])
+        return logits, (count, ops.one_hot(tokens, 6))
+
+    out = greedy_search(
+        step,
+        np.array([0, 3]),
+        (np.zeros(2, "int32"), np.zeros((2, 6), "float32")),
+        4,
+        END,
+        attention_fn=lambda state: state[1],
+    )
+    # Step t's new state holds the one-hot of the token fed at step t; rows
+    # read 0, 2, 4 and 3; zeros after their end token.
+    expected = np.zeros((2, 3, 6), "float32")
+    expected[0, [0, 1, 2], [0, 2, 4]] = 1.0
+    expected[1, 0, 3] = 1.0
+    np.testing.assert_array_equal(numpy(out.attention), expected)
 
 
 def test_greedy_search_stops_when_every_row_is_finished():
@@ -298,7 +322,11 @@ def test_greedy_search_equals_basic_decoder_with_greedy_sampler(impute_finished)
 
     out = greedy_search(step, start, state0, 7, 2, impute_finished=impute_finished)
     np.testing.assert_array_equal(numpy(out.tokens), numpy(outputs.sample_id))
-    np.testing.assert_allclose(numpy(out.logits), numpy(outputs.rnn_output), atol=1e-6)
+    log_softmax = numpy(ops.log_softmax(outputs.rnn_output, axis=-1))
+    chosen = np.take_along_axis(log_softmax, numpy(out.tokens)[..., None], axis=-1)
+    valid = np.arange(log_softmax.shape[1])[None, :] < numpy(lengths)[:, None]
+    expected = np.where(valid | (not impute_finished), chosen[..., 0], 0.0)
+    np.testing.assert_allclose(numpy(out.log_probs), expected, atol=1e-5)
     np.testing.assert_array_equal(numpy(out.lengths), numpy(lengths))
     np.testing.assert_allclose(numpy(out.state), numpy(final_state), atol=1e-6)
     np.testing.assert_array_equal(numpy(lengths), [4, 1, 1])

@@ -242,8 +242,7 @@ def test_greedy_decodes_most_of_the_copy_task(copy_test):
 
 
 def test_greedy_equals_a_step_by_step_argmax_decode(trained, copy_test):
-    """Tokens, lengths, scores and alignments against `decode_step_fn` run by hand
-    (the alignments come from a second, teacher-forced pass: it must agree)."""
+    """Tokens, lengths, scores and alignments against `decode_step_fn` run by hand."""
     model, _ = trained
     sources, _, out = copy_test
     sources = sources[:6]

@@ -7,7 +7,7 @@ from keras import ops, tree
 from keras_seq2seq.decoding.loop import check_max_steps, check_tokens, decode_loop
 
 GreedySearchOutput = collections.namedtuple(
-    "GreedySearchOutput", ("tokens", "logits", "lengths", "state")
+    "GreedySearchOutput", ("tokens", "log_probs", "lengths", "state", "attention")
 )
 GreedySearchOutput.__doc__ = """What `greedy_search` returns.
 
@@ -22,7 +22,13 @@ Attributes:
 
 
 def greedy_search(
-    step, start_tokens, initial_state, max_length, end_token, impute_finished=True
+    step,
+    start_tokens,
+    initial_state,
+    max_length,
+    end_token,
+    impute_finished=True,
+    attention_fn=None,
 ):
     """Decodes by feeding back the most likely token until `end_token`.
 
@@ -37,12 +43,16 @@ def greedy_search(
         max_length: positive int, the most steps to run.
         end_token: int scalar; a row is finished once it emits it.
         impute_finished: if True (default), a finished row emits token 0 and
-            zero logits from then on and keeps its state; if False it keeps
-            being decoded like the others (as `tfa.seq2seq.dynamic_decode`
-            does by default).
+            zero log-probabilities from then on and keeps its state; if False
+            it keeps being decoded like the others (as
+            `tfa.seq2seq.dynamic_decode` does by default).
+        attention_fn: optional `attention_fn(state) -> [batch, ...]`, read
+            after each step (the step's attention weights, say) and returned
+            stacked as `attention`.
 
     Returns:
-        A `GreedySearchOutput(tokens, logits, lengths, state)`, batch-major. The
+        A `GreedySearchOutput(tokens, log_probs, lengths, state, attention)`,
+        batch-major. The
         time axis has `max(lengths)` steps when run eagerly or in a TensorFlow
         graph, and `max_length` steps under JAX tracing (`jit`): steps after
         every row finished are zeros there.
@@ -62,8 +72,15 @@ def greedy_search(
     def loop_step(time, tokens, state):
         logits, next_state = step(tokens, state)
         next_state = tree.pack_sequence_as(state, tree.flatten(next_state))
+        logits = ops.cast(logits, "float32")
         chosen = ops.cast(ops.argmax(logits, axis=-1), "int32")
-        return (chosen, logits), next_state, chosen, ops.equal(chosen, end_token)
+        # The chosen token's log-softmax: its logit (the maximum) minus the log
+        # of the normaliser.
+        log_prob = ops.max(logits, axis=-1) - ops.logsumexp(logits, axis=-1)
+        outputs = (chosen, log_prob)
+        if attention_fn is not None:
+            outputs += (attention_fn(next_state),)
+        return outputs, next_state, chosen, ops.equal(chosen, end_token)
 
     result = decode_loop(
         loop_step,
@@ -74,10 +91,11 @@ def greedy_search(
         impute_finished=impute_finished,
         early_exit=True,
     )
-    tokens, logits = result.outputs
+    tokens, log_probs, *attention = result.outputs
     return GreedySearchOutput(
         tokens=ops.transpose(tokens, (1, 0)),
-        logits=ops.swapaxes(logits, 0, 1),
+        log_probs=ops.transpose(log_probs, (1, 0)),
         lengths=result.lengths,
         state=result.final_state,
+        attention=ops.swapaxes(attention[0], 0, 1) if attention else None,
     )

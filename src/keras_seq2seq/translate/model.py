@@ -341,21 +341,16 @@ class Translator(keras.Model):
             has `max_length` steps, zeros after `eos`.
         """
         memory, memory_mask, state = self.encode(source_ids)
-        start = self._start_tokens(source_ids, bos_id)
         out = greedy_search(
             self.decode_step_fn(memory, memory_mask),
-            start,
+            self._start_tokens(source_ids, bos_id),
             state,
             max_length=max_length,
             end_token=eos_id,
+            attention_fn=lambda step_state: step_state[2],
         )
-        valid = self._valid_steps(out.tokens, out.lengths)
-        log_probs = ops.log_softmax(ops.cast(out.logits, "float32"), axis=-1)
-        chosen = ops.take_along_axis(log_probs, out.tokens[..., None], axis=-1)[..., 0]
-        scores = ops.sum(ops.where(valid, chosen, 0.0), axis=-1)
-        attention = self._output_attention(
-            out.tokens, out.lengths, start, memory, memory_mask, state
-        )
+        scores = ops.sum(out.log_probs, axis=-1)
+        attention = out.attention
         return Translation(out.tokens, out.lengths, scores, attention)
 
     def beam(
@@ -447,14 +442,6 @@ class Translator(keras.Model):
     def _valid_steps(tokens, lengths):
         steps = ops.arange(ops.shape(tokens)[1], dtype="int32")
         return ops.less(steps[None, :], ops.cast(lengths, "int32")[:, None])
-
-    def _output_attention(self, tokens, lengths, start, memory, memory_mask, state):
-        # A teacher-forced pass over the chosen tokens gives the alignments each
-        # decoding step computed: the same inputs and states, step by step.
-        inputs = ops.concatenate([start[:, None], tokens[:, :-1]], axis=1)
-        _, alignments, _ = self._teacher_forced(inputs, memory, memory_mask, state)
-        valid = self._valid_steps(tokens, lengths)
-        return ops.where(valid[..., None], alignments, ops.zeros_like(alignments))
 
     def get_config(self):
         return {
