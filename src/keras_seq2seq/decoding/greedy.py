@@ -52,10 +52,9 @@ def greedy_search(
 
     Returns:
         A `GreedySearchOutput(tokens, log_probs, lengths, state, attention)`,
-        batch-major. The
-        time axis has `max(lengths)` steps when run eagerly or in a TensorFlow
-        graph, and `max_length` steps under JAX tracing (`jit`): steps after
-        every row finished are zeros there.
+        batch-major. The time axis has `max(lengths)` steps when run eagerly
+        or in a TensorFlow graph, and `max_length` steps under JAX tracing
+        (`jit`): steps after every row finished are zeros there.
 
     Example:
     >>> import numpy as np

@@ -350,8 +350,7 @@ class Translator(keras.Model):
             attention_fn=lambda step_state: step_state[2],
         )
         scores = ops.sum(out.log_probs, axis=-1)
-        attention = out.attention
-        return Translation(out.tokens, out.lengths, scores, attention)
+        return Translation(out.tokens, out.lengths, scores, out.attention)
 
     def beam(
         self,
