@@ -281,7 +281,8 @@ def build_parser():
         "--max-minutes",
         type=_positive_float,
         metavar="M",
-        help="stop training after M minutes (the model is still saved)",
+        help="stop training after M minutes (the model is still saved); the "
+        "learning rate falls to 2%% of its value over their second half",
     )
     train.add_argument(
         "--distribute",

@@ -1,6 +1,7 @@
 """Keras callbacks of the training pipeline: progress with target tokens/s and
-ETA, a time budget, validation BLEU, the best model so far, early stopping
-that survives a resume, and the per-epoch history file.
+ETA, a learning rate that follows the clock, a time budget, validation BLEU,
+the best model so far, early stopping that survives a resume, and the
+per-epoch history file.
 
 Each adds what it measures to the epoch's `logs`, so callbacks later in the
 list (and Keras's `History`) see it: list them in the order of this module.
@@ -17,6 +18,7 @@ import numpy as np
 from keras_seq2seq.translate import model_dir
 from keras_seq2seq.translate.inference import decode_ids
 from keras_seq2seq.translate.scores import bleu_score
+from keras_seq2seq.validation import check_positive_int
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -57,6 +59,65 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._check()
+
+
+class TimeAnnealedLearningRate(keras.callbacks.Callback):
+    """Sets the optimizer's learning rate by the clock: `learning_rate` for
+    the first `hold` fraction of `seconds`, then lower in a straight line to
+    `final` times it when the time is up (training to a time budget rather
+    than to a number of steps).
+
+    The rate moves in `steps` equal steps, checked before every batch. It is
+    set at the first batch, so a run resumed from a checkpoint starts
+    at `learning_rate` whatever rate the checkpoint carried. With `seconds`
+    None it stays at `learning_rate`.
+
+    Example:
+    >>> model = keras.Sequential([keras.layers.Dense(1)])
+    >>> model.compile(optimizer="adam", loss="mse")
+    >>> model.build((None, 2))
+    >>> anneal = TimeAnnealedLearningRate(seconds=0.0, learning_rate=0.01)
+    >>> anneal.set_model(model)
+    >>> anneal.on_train_begin(); anneal.on_train_batch_begin(0)
+    >>> round(float(model.optimizer.learning_rate), 6)
+    0.0002
+    """
+
+    def __init__(self, seconds, learning_rate, hold=0.5, final=0.02, steps=50):
+        super().__init__()
+        if not 0.0 <= hold < 1.0:
+            raise ValueError(f"`hold` must be in [0, 1). Received: hold={hold}")
+        if not 0.0 <= final <= 1.0:
+            raise ValueError(f"`final` must be in [0, 1]. Received: final={final}")
+        self.seconds = None if seconds is None else float(seconds)
+        self.learning_rate = float(learning_rate)
+        self.hold = hold
+        self.final = final
+        self.steps = check_positive_int("steps", steps)
+        self._start = None
+        self._step = None
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+        self._step = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = self._current_step()
+        if step != self._step:
+            self._step = step
+            factor = 1.0 - (1.0 - self.final) * step / self.steps
+            # On JAX, `Callback.model` writes the training state back to the
+            # variables first, and the next batch reads them again.
+            self.model.optimizer.learning_rate.assign(self.learning_rate * factor)
+
+    def _current_step(self):
+        if self.seconds is None:
+            return 0
+        if self.seconds == 0.0:
+            return self.steps
+        elapsed = (time.monotonic() - self._start) / self.seconds
+        decayed = (elapsed - self.hold) / (1.0 - self.hold)
+        return min(self.steps, max(0, math.floor(decayed * self.steps)))
 
 
 class ValidationBleu(keras.callbacks.Callback):

@@ -45,7 +45,8 @@ class Translator(keras.Model):
     Bahdanau or Luong attention, input feeding) run with
     `keras_seq2seq.backend.decoding.scan`, and `output_projection` to the
     target vocabulary. Dropout is applied to both embeddings, between encoder
-    layers and to the attention vectors, never inside a recurrence.
+    layers and to the attention vectors, never inside a recurrence. Both
+    embeddings are initialised from N(0, 1).
 
     Every variable is created in `build` under a fixed path
     (`translator/source_embedding/embeddings`,
@@ -156,11 +157,21 @@ class Translator(keras.Model):
 
     def _make_layers(self):
         rnn_class = keras.layers.GRU if self.rnn_type == "gru" else keras.layers.LSTM
+        # Embeddings start from N(0, 1), not Keras's uniform within 0.05: so
+        # small an input barely moves the encoder at first, its outputs then
+        # differ by position more than by word, and the attention learns to
+        # sweep along the source by position instead of aligning words.
         self.source_embedding = keras.layers.Embedding(
-            self.source_vocab_size, self.embedding_dim, name="source_embedding"
+            self.source_vocab_size,
+            self.embedding_dim,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+            name="source_embedding",
         )
         self.target_embedding = keras.layers.Embedding(
-            self.target_vocab_size, self.embedding_dim, name="target_embedding"
+            self.target_vocab_size,
+            self.embedding_dim,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+            name="target_embedding",
         )
         self.encoder_rnns = []
         for index in range(self.encoder_layers):
