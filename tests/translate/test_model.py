@@ -189,7 +189,7 @@ def trained():
     """
     rng = np.random.default_rng(0)
     model = tiny_model(
-        embedding_dim=16, encoder_units=16, decoder_units=32, encoder_layers=1
+        embedding_dim=32, encoder_units=32, decoder_units=64, encoder_layers=1
     )
     model.compile(
         # The rate decays to 0 over the 17 batches of each of the 20 epochs.
@@ -235,9 +235,8 @@ def test_greedy_decodes_most_of_the_copy_task(copy_test):
         for row in range(len(sources))
     ]
     # Copying a random 2-to-8-token sequence exactly needs the attention to
-    # align; with N(0, 1) embeddings this tiny model copies 0.72 (TensorFlow)
-    # to over 0.75 (jax, torch) of them.
-    assert np.mean(exact) >= 0.6, np.mean(exact)
+    # align.
+    assert np.mean(exact) >= 0.75, np.mean(exact)
     attention = as_numpy(out.attention)
     assert attention.shape == tokens.shape + (sources.shape[1],)
     steps = np.arange(tokens.shape[1])
