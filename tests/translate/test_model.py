@@ -191,19 +191,21 @@ def trained():
     model = tiny_model(
         embedding_dim=32, encoder_units=32, decoder_units=64, encoder_layers=1
     )
-    model.compile(
-        # The rate decays to 0 over the 17 batches of each of the 20 epochs.
-        optimizer=keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(0.01, 17 * 20), clipnorm=1.0
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
     sources, inputs, targets = copy_pairs(512, rng)
     batches = [copy_pairs(16, rng, 2, 3)] + [
         (sources[i : i + 32], inputs[i : i + 32], targets[i : i + 32])
         for i in range(0, 512, 32)
     ]
-    history = model.fit(CopyBatches(batches), epochs=20, verbose=0)
+    epochs = 20
+    model.compile(
+        # The rate decays to 0 over the whole run.
+        optimizer=keras.optimizers.Adam(
+            keras.optimizers.schedules.CosineDecay(0.01, len(batches) * epochs),
+            clipnorm=1.0,
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    history = model.fit(CopyBatches(batches), epochs=epochs, verbose=0)
     return model, history.history["loss"]
 
 
