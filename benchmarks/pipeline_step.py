@@ -29,6 +29,7 @@ def measure(args):
     import keras
     import numpy as np
 
+    from keras_seq2seq.backend.compile import training_jit_compile
     from keras_seq2seq.translate import distribute
     from keras_seq2seq.translate.batching import BucketedBatches
     from keras_seq2seq.translate.corpus import default_corpus_path, read_pairs
@@ -44,7 +45,7 @@ def measure(args):
 
     train = split_corpus(read_pairs(args.pairs or default_corpus_path())).train
     tokenizers = [
-        SubwordTokenizer.train(side, vocab_size=DEFAULT_VOCAB_SIZE)
+        SubwordTokenizer.train(side, vocab_size=args.vocab_size or DEFAULT_VOCAB_SIZE)
         for side in (train.sources, train.targets)
     ]
     ids = [
@@ -65,6 +66,12 @@ def measure(args):
     model.compile(
         optimizer=keras.optimizers.Adam(DEFAULT_LEARNING_RATE, clipnorm=1.0),
         loss=distribute.token_mean_loss(),
+        jit_compile={
+            "train": training_jit_compile(),
+            "auto": "auto",
+            "on": True,
+            "off": False,
+        }[args.jit],
     )
     compile_s = {}
     for shape in shapes:
@@ -99,6 +106,15 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=12, help="timed steps")
     parser.add_argument("--shapes", type=int, default=2, help="bucket shapes used")
     parser.add_argument("--pairs", default=None, help="corpus (the bundled one)")
+    parser.add_argument(
+        "--vocab-size", type=int, default=None, help="SentencePiece pieces (train's)"
+    )
+    parser.add_argument(
+        "--jit",
+        choices=("train", "auto", "on", "off"),
+        default="train",
+        help="Keras `jit_compile` (train: what `keras-seq2seq train` passes)",
+    )
     parser.add_argument("--json", default=None, help="write every run here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -138,8 +154,9 @@ def main(argv=None):
 
 
 def _forwarded(args):
-    flags = [f"--steps={args.steps}", f"--shapes={args.shapes}"]
-    return flags + ([f"--pairs={args.pairs}"] if args.pairs else [])
+    flags = [f"--steps={args.steps}", f"--shapes={args.shapes}", f"--jit={args.jit}"]
+    flags += [f"--pairs={args.pairs}"] if args.pairs else []
+    return flags + ([f"--vocab-size={args.vocab_size}"] if args.vocab_size else [])
 
 
 if __name__ == "__main__":

@@ -89,6 +89,9 @@ def test_train_writes_the_model_directory(trained):
     assert training["epochs_run"] == 1 and training["stopped"] == "epochs"
     assert training["status"] == "trained" and training["seconds"] > 0
     assert training["best_epoch"] == 1 and training["target_tokens_per_second"] > 0
+    # XLA on JAX and TensorFlow (Keras' "auto" would leave it off on a
+    # CPU-only TensorFlow), eager on torch.
+    assert training["jit_compile"] == (keras.backend.backend() != "torch")
     (record,) = history(out)
     assert record["epoch"] == 1 and record["complete"]
     for key in ("loss", "val_loss", "val_bleu", "tokens_per_second", "target_tokens"):

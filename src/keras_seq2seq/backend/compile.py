@@ -9,6 +9,9 @@ The one place where decoding entry points need a backend's own lines:
 * TensorFlow: `tf.function` (graph mode; XLA only with `jit_compile=True`).
   Variables are read at run time.
 * torch: the function itself, run under `torch.no_grad()` (inference only).
+
+`training_jit_compile` picks the `jit_compile` that `Model.compile` gets for
+training.
 """
 
 import functools
@@ -68,6 +71,24 @@ def compile_function(fn, variables=(), jit_compile=None):
 
         return without_gradients
     return fn
+
+
+def training_jit_compile(distributed=False):
+    """The `jit_compile` argument of `Model.compile` for training.
+
+    Keras' `"auto"`, except on TensorFlow without a distribution strategy,
+    which gets `True`: `"auto"` turns XLA off there on machines without an
+    accelerator, where the translation model then trains several times slower
+    (`benchmarks/pipeline_step.py --jit auto`). Under `tf.distribute` the
+    choice is left to Keras.
+
+    Example:
+    >>> training_jit_compile(distributed=True)
+    'auto'
+    """
+    if keras.backend.backend() == "tensorflow" and not distributed:
+        return True
+    return "auto"
 
 
 def _jax_compile(fn, variables):

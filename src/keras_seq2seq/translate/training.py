@@ -22,6 +22,7 @@ import time
 import keras
 import numpy as np
 
+from keras_seq2seq.backend.compile import training_jit_compile
 from keras_seq2seq.translate import callbacks as pipeline_callbacks
 from keras_seq2seq.translate import distribute, model_dir
 from keras_seq2seq.translate.batching import BucketedBatches
@@ -233,6 +234,7 @@ def train(
             # The mean over the real target tokens of each global batch, on
             # one device or several (with the weights of `GlobalBatches`).
             loss=distribute.token_mean_loss(),
+            jit_compile=training_jit_compile(distributed=replicas.engine is not None),
         )
         if replicas.num_replicas > 1:
             engine = type(replicas.engine).__name__
@@ -249,13 +251,14 @@ def train(
         log(
             f"model: {_describe_model(model)}, {model.count_params():,} parameters; "
             f"Adam(learning_rate={options['learning_rate']:g}, "
-            f"clipnorm={options['clipnorm']:g})"
+            f"clipnorm={options['clipnorm']:g}); jit_compile={bool(model.jit_compile)}"
         )
 
         backup_dir = out_dir / model_dir.BACKUP_DIR
         initial_epoch = _checkpoint_epoch(backup_dir)
         records = _history(out_dir)[:initial_epoch]
         state = config["training"]
+        state["jit_compile"] = bool(model.jit_compile)
         if initial_epoch:
             log(
                 f"resuming after epoch {initial_epoch} from the checkpoint in '{backup_dir}'"
