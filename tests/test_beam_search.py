@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_seq2seq.backend.decoding import top_k
 from keras_seq2seq.decoding import (
     beam_search,
     gather_tree,
@@ -180,6 +181,25 @@ def test_ties_go_to_the_lower_token_id():
     assert (
         numpy(search(step, [1], 1, 1).tokens).tolist() == numpy(greedy.tokens).tolist()
     )
+
+
+@pytest.mark.parametrize(
+    "row, k, values, indices",
+    [
+        # Every tie of the k-th value is kept: only their order is at stake.
+        ([0.25, 0.5, 0.125, 0.5, 0.5], 3, [0.5, 0.5, 0.5], [1, 3, 4]),
+        ([0.5, 0.25, 0.5, 0.75], 3, [0.75, 0.5, 0.5], [3, 0, 2]),
+        # More ties than places: the lowest indices take them.
+        ([0.25, 0.5, 0.25, 0.25, 0.75], 3, [0.75, 0.5, 0.25], [4, 1, 0]),
+        ([-np.inf] * 6, 2, [-np.inf, -np.inf], [0, 1]),
+    ],
+)
+def test_top_k_ranks_ties_by_index(row, k, values, indices):
+    x = ops.convert_to_tensor(np.array([row, row], dtype="float32"))
+    got_values, got_indices = top_k(x, k)
+    assert numpy(got_values).tolist() == [values, values]
+    assert numpy(got_indices).tolist() == [indices, indices]
+    assert keras.backend.standardize_dtype(got_indices.dtype) == "int32"
 
 
 def test_early_stop_when_no_live_beam_can_win():

@@ -101,13 +101,20 @@ def top_k(x, k):
         return values, ops.cast(indices, "int32")
     import torch
 
-    kth = torch.topk(x, k, dim=-1).values[..., -1:]
-    above = x > kth
+    values, indices = torch.topk(x, k, dim=-1)
+    kth = values[..., -1:]
     tied = x == kth
-    # The lowest-index tied entries fill the places the larger values leave.
-    room = k - above.sum(dim=-1, keepdim=True)
-    keep = above | (tied & (torch.cumsum(tied.int(), dim=-1) <= room))
-    indices = torch.nonzero(keep)[:, -1].reshape(x.shape[:-1] + (k,))
+    if _torch_is_abstract(x) or not torch.equal(
+        tied.sum(dim=-1), (values == kth).sum(dim=-1)
+    ):
+        # More entries tie with the k-th than `topk` kept: the lowest-index
+        # tied entries fill the places the larger values leave.
+        above = x > kth
+        room = k - above.sum(dim=-1, keepdim=True)
+        keep = above | (tied & (torch.cumsum(tied.int(), dim=-1) <= room))
+        indices = torch.nonzero(keep)[:, -1].reshape(x.shape[:-1] + (k,))
+    # Index order, then a stable sort by value: ties rank by index.
+    indices = torch.sort(indices, dim=-1).values
     values = torch.gather(x, -1, indices)
     order = torch.sort(values, dim=-1, descending=True, stable=True).indices
     return torch.gather(values, -1, order), torch.gather(indices, -1, order).int()

@@ -116,9 +116,13 @@ def gather_beams(x, parent_ids):
     return ops.take(x, ops.reshape(ops.cast(parent_ids, "int32") + rows, (-1,)), axis=0)
 
 
+def _is_zero(weight):
+    return isinstance(weight, (int, float)) and weight == 0
+
+
 def length_penalty(lengths, weight):
     """GNMT's length normaliser `((5 + lengths) / 6) ** weight`; 1 when weight is 0."""
-    if isinstance(weight, (int, float)) and weight == 0:
+    if _is_zero(weight):
         return 1.0
     weight = ops.convert_to_tensor(weight, dtype="float32")
     lengths = ops.cast(lengths, "float32")
@@ -137,7 +141,9 @@ def coverage_penalty(accumulated_attention):
 
 def hypothesis_scores(state, length_penalty_weight, coverage_penalty_weight):
     """The ranking scores `[batch, beam]` of the hypotheses in a `BeamState`."""
-    scores = state.log_probs / length_penalty(state.lengths, length_penalty_weight)
+    scores = state.log_probs
+    if not _is_zero(length_penalty_weight):
+        scores = scores / length_penalty(state.lengths, length_penalty_weight)
     if coverage_penalty_weight == 0:
         return scores
     coverage = coverage_penalty(state.accumulated_attention)
@@ -206,11 +212,14 @@ def beam_search_step(
     total = state.log_probs[..., None] + step_log_probs
 
     live = ops.logical_not(state.finished)
-    grows = ops.logical_and(live[..., None], ops.logical_not(is_end))
+    lengths = state.lengths[..., None]
+    if not _is_zero(length_penalty_weight):  # else the scores do not read them
+        grows = ops.logical_and(live[..., None], ops.logical_not(is_end))
+        lengths = lengths + ops.cast(grows, "int32")
     candidates = BeamState(
         log_probs=total,
         finished=state.finished[..., None],
-        lengths=state.lengths[..., None] + ops.cast(grows, "int32"),
+        lengths=lengths,
         accumulated_attention=(),
     )
     accumulated = state.accumulated_attention

@@ -126,7 +126,7 @@ def decode_loop(
         ops.zeros((), dtype="int32"),
     )
 
-    def body(carry, time):
+    def body(carry, time, may_be_done=True):
         inputs, state, finished, lengths, steps = carry
         outputs, next_state, next_inputs, step_finished = step_fn(time, inputs, state)
         _check_same_structure("next_state", state, next_state)
@@ -147,12 +147,14 @@ def decode_loop(
             next_state = tree.map_structure(
                 lambda old, new: where_rows(finished, old, new), state, next_state
             )
+        moved = (next_inputs, next_state, next_finished, next_lengths, steps + 1)
+        if not may_be_done:
+            return moved, outputs
         # Once every row is finished, nothing moves and the outputs are zeros.
         running = ops.logical_not(ops.all(finished))
         outputs = tree.map_structure(
             lambda out: ops.where(running, out, ops.zeros_like(out)), outputs
         )
-        moved = (next_inputs, next_state, next_finished, next_lengths, steps + 1)
         carry = tree.map_structure(
             lambda new, old: ops.where(running, new, old), moved, carry
         )
@@ -174,7 +176,9 @@ def _run_until_finished(body, carry, max_steps):
     """`body` over steps 0, 1, ... until every row is finished or `max_steps`.
 
     The per-step outputs go into zero buffers of `max_steps` rows; the first
-    step runs before the loop to give their shapes.
+    step runs before the loop to give their shapes. Only that step can start
+    with every row finished: the loop's condition keeps the others from it,
+    so they skip the stand-still guard (`body(..., may_be_done=False)`).
     """
     carry, first = body(carry, ops.zeros((), dtype="int32"))
     buffers = tree.map_structure(
@@ -190,7 +194,7 @@ def _run_until_finished(body, carry, max_steps):
 
     def one_step(carry, buffers):
         time = carry[4]
-        carry, outputs = body(carry, time)
+        carry, outputs = body(carry, time, may_be_done=False)
         buffers = tree.map_structure(
             lambda buffer, y: ops.slice_update(
                 buffer, (time,) + (0,) * len(y.shape), y[None]

@@ -23,7 +23,7 @@ DEMO_OPTIONS = {
         "encoder_layers": 1,
         "encoder_units": 96,
         "decoder_units": 192,
-        "dropout": 0.1,
+        "dropout": 0.0,
     },
     "epochs": 50,
     "patience": 3,

@@ -53,7 +53,10 @@ DEFAULT_MODEL = {
     "encoder_units": 256,
     "decoder_units": 512,
     "attention": "bahdanau",
-    "dropout": 0.1,
+    # Within an hour on the full eng-fra corpus the model is short of
+    # training, not of regularisation: 60 minutes without dropout reached a
+    # validation loss of 1.38, against 1.48 with 0.1 and 1.58 with 0.2.
+    "dropout": 0.0,
 }
 DEFAULT_EPOCHS = 20
 DEFAULT_VOCAB_SIZE = 8000
