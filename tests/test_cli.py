@@ -106,13 +106,29 @@ def test_evaluate_json(trained, capsys, tmp_path):
     assert "chrF2 = " in out
 
 
-def test_evaluate_pairs_file(trained, capsys):
-    pairs = trained[0] / "valid.tsv"
+def test_evaluate_pairs_file(trained, capsys, tmp_path):
+    pairs = tmp_path / "pairs.tsv"
+    shutil.copy(trained[0] / "valid.tsv", pairs)
     status, out, _ = run(
         ["evaluate", "--model", trained[0], "--pairs", pairs, "--max-sentences", "5"],
         capsys,
     )
     assert status == 0 and "5 pairs" in out
+
+
+def test_evaluate_valid_split(trained, capsys):
+    status, out, _ = run(
+        ["evaluate", "--model", trained[0], "--split", "valid", "--max-sentences", "5"],
+        capsys,
+    )
+    assert status == 0 and "the valid split recorded in" in out and "5 pairs" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--model", str(trained[0]), "--split", "train"])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--model", "m", "--split", "test", "--pairs", "p.txt"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_attention_png(trained, capsys, tmp_path):

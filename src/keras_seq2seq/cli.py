@@ -102,6 +102,7 @@ def _train(args):
         max_train_pairs=args.max_train_pairs,
         model_options=model_options,
         learning_rate=args.learning_rate,
+        label_smoothing=args.label_smoothing,
         patience=args.patience,
         bleu_sentences=args.bleu_sentences,
         resume=not args.restart,
@@ -132,6 +133,7 @@ def _evaluate(args):
     evaluate(
         args.model,
         pairs=args.pairs,
+        split=args.split,
         beam=args.beam,
         length_penalty=args.length_penalty,
         max_sentences=args.max_sentences,
@@ -213,7 +215,7 @@ def _non_negative_float(text):
     return value
 
 
-def _dropout(text):
+def _rate(text):
     try:
         value = float(text)
     except ValueError:
@@ -346,7 +348,7 @@ def build_parser():
     model.add_argument(
         "--dropout",
         metavar="RATE",
-        type=_dropout,
+        type=_rate,
         default=defaults["dropout"],
         help="dropout rate (default %(default)s)",
     )
@@ -407,6 +409,14 @@ def build_parser():
         help="Adam learning rate (default %(default)s)",
     )
     data.add_argument(
+        "--label-smoothing",
+        metavar="R",
+        type=_rate,
+        default=0.0,
+        help="probability mass of each target token spread over the vocabulary "
+        "in the loss (default %(default)s)",
+    )
+    data.add_argument(
         "--patience",
         metavar="N",
         type=_positive_int,
@@ -450,15 +460,22 @@ def build_parser():
         help="score a model with sacreBLEU and chrF",
         description="Translate a test set and print sacreBLEU's BLEU (with its "
         "signature) and chrF. Without --pairs: the test split recorded at "
-        "training.",
+        "training (or --split valid).",
     )
     evaluate.add_argument(
         "--model", metavar="DIR", required=True, help="a model directory from train"
     )
-    evaluate.add_argument(
+    scored = evaluate.add_mutually_exclusive_group()
+    scored.add_argument(
         "--pairs",
         metavar="FILE",
-        help="sentence pairs to score, in the training file's format",
+        help="sentence pairs to score, in the training file's column order "
+        "(--reverse applies as at training)",
+    )
+    scored.add_argument(
+        "--split",
+        choices=("test", "valid"),
+        help="a split recorded at training (default: test)",
     )
     _decoding_options(evaluate)
     evaluate.add_argument(

@@ -136,6 +136,38 @@ def test_evaluate_uses_the_recorded_test_split(trained, translator, tmp_path):
     assert any(line.startswith("BLEU = ") for line in lines)
 
 
+def test_evaluate_the_recorded_valid_split(trained, translator):
+    result = evaluate(translator, split="valid", max_sentences=8, log=lambda _: None)
+    assert result["pairs"] == "valid split" and result["sentences"] == 8
+    with pytest.raises(PipelineError, match="`split` must be one of test, valid"):
+        evaluate(translator, split="train")
+    with pytest.raises(PipelineError, match="Give `pairs` or `split`, not both"):
+        evaluate(translator, pairs=trained[0] / "test.tsv", split="test")
+
+
+def test_evaluate_reads_recorded_split_files_in_the_models_direction(trained, tmp_path):
+    """`valid.tsv` is written source first; a `--reverse` model must not
+    reverse it again when it is given as `pairs`."""
+    reversed_dir = tmp_path / "reversed"
+    shutil.copytree(trained[0], reversed_dir)
+    config = json.loads((reversed_dir / "config.json").read_text())
+    config["data"]["reverse"] = True
+    (reversed_dir / "config.json").write_text(json.dumps(config))
+    translator = load(reversed_dir)
+    quiet = dict(max_sentences=8, log=lambda _: None)
+    recorded = evaluate(translator, split="valid", **quiet)
+    as_pairs = evaluate(translator, pairs=reversed_dir / "valid.tsv", **quiet)
+    assert as_pairs["pairs"] == "valid split"
+    assert as_pairs["bleu"] == recorded["bleu"] and as_pairs["chrf"] == recorded["chrf"]
+    # The same lines anywhere else are a corpus file: reversed as at training.
+    elsewhere = tmp_path / "valid-copy.tsv"
+    shutil.copy(reversed_dir / "valid.tsv", elsewhere)
+    copied = evaluate(translator, pairs=elsewhere, **quiet)
+    assert copied["pairs"] == str(elsewhere)
+    sources = load_split(reversed_dir).valid.sources[:8]
+    assert read_pairs(elsewhere, reverse=True).sources[:8] != sources
+
+
 def test_resume_after_an_interruption(trained, corpus_file, tmp_path):
     out = tmp_path / "model"
     shutil.copytree(trained[0], out)
@@ -160,13 +192,17 @@ def test_resume_after_an_interruption(trained, corpus_file, tmp_path):
     assert config["training"]["status"] == "interrupted"
     assert [r["epoch"] for r in history(out)] == [1]
 
+    # A run option may change on resuming: epoch 2 trains with label smoothing.
     lines = []
-    more = {**TINY, "epochs": 2, "bleu_sentences": 0}
+    more = {**TINY, "epochs": 2, "bleu_sentences": 0, "label_smoothing": 0.1}
     config = train(corpus_file, out, log=lines.append, **more)
     assert any("resuming after epoch 1" in line for line in lines)
+    assert any("label smoothing 0.1;" in line for line in lines)
     assert [r["epoch"] for r in history(out)] == [1, 2]
     assert history(out)[0] == history(trained[0])[0]
+    assert np.isfinite(history(out)[1]["loss"])
     assert config["training"]["epochs_run"] == 2
+    assert config["training"]["label_smoothing"] == 0.1
     assert [run["status"] for run in config["training"]["runs"]] == [
         "trained",
         "interrupted",
@@ -196,6 +232,12 @@ def test_training_errors(corpus_file, tmp_path):
         train(tmp_path / "missing.txt", tmp_path / "b", log=[].append, **TINY)
     with pytest.raises(PipelineError, match="`epochs` must be an integer > 0"):
         train(corpus_file, tmp_path / "c", log=[].append, **{**TINY, "epochs": 0})
+    with pytest.raises(
+        PipelineError, match=r"`label_smoothing` must be a number in \[0, 1\)"
+    ):
+        train(
+            corpus_file, tmp_path / "e", log=[].append, **{**TINY, "label_smoothing": 1}
+        )
     with pytest.raises(PipelineError, match="rnn_type"):
         train(
             corpus_file,

@@ -28,6 +28,7 @@ import numpy as np
 from keras import tree
 
 from keras_seq2seq.backend import distribute as backend_distribute
+from keras_seq2seq.translate.label_smoothing import LabelSmoothedCrossentropy
 from keras_seq2seq.validation import check_positive_int
 
 KINDS = ("none", "data")
@@ -171,10 +172,11 @@ def global_batch_multiple():
     return backend_distribute.replica_count()
 
 
-def token_mean_loss(**kwargs):
-    """The loss to compile with when the data is `GlobalBatches`:
-    `SparseCategoricalCrossentropy(from_logits=True,
-    reduction="sum_over_batch_size")`.
+def token_mean_loss(label_smoothing=0.0):
+    """The loss to compile with when the data is `GlobalBatches`: the
+    cross-entropy of the target ids against the logits (with
+    `label_smoothing`, a `LabelSmoothedCrossentropy`), reduced with
+    `"sum_over_batch_size"`.
 
     With the sample weights that `GlobalBatches` rescales, this reduction is
     the mean over the real target tokens of the whole global batch on one
@@ -183,15 +185,19 @@ def token_mean_loss(**kwargs):
     each replica would average over its own tokens.)
 
     Args:
-        **kwargs: other arguments of `SparseCategoricalCrossentropy`.
+        label_smoothing: probability mass spread over the vocabulary, in
+            [0, 1); 0 is `SparseCategoricalCrossentropy(from_logits=True)`.
 
     Example:
     >>> token_mean_loss().reduction
     'sum_over_batch_size'
+    >>> token_mean_loss(0.1).smoothing
+    0.1
     """
-    kwargs.setdefault("from_logits", True)
+    if label_smoothing:
+        return LabelSmoothedCrossentropy(label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy(
-        reduction="sum_over_batch_size", **kwargs
+        from_logits=True, reduction="sum_over_batch_size"
     )
 
 

@@ -1,5 +1,6 @@
-"""Scoring a trained model: sacreBLEU and chrF on the test split recorded at
-training (never a training sentence), or on any file of sentence pairs."""
+"""Scoring a trained model: sacreBLEU and chrF on the test (or valid) split
+recorded at training (never a training sentence), or on any file of sentence
+pairs."""
 
 import pathlib
 import sys
@@ -12,12 +13,13 @@ from keras_seq2seq.translate.corpus import read_pairs
 from keras_seq2seq.translate.errors import PipelineError
 from keras_seq2seq.translate.inference import check_positive, load
 from keras_seq2seq.translate.scores import corpus_scores
-from keras_seq2seq.translate.split import load_split
+from keras_seq2seq.translate.split import SPLIT_NAMES, load_split
 
 
 def evaluate(
     model,
     pairs=None,
+    split=None,
     beam=1,
     length_penalty=0.0,
     coverage_penalty=0.0,
@@ -29,9 +31,13 @@ def evaluate(
 
     Args:
         model: a model directory, or a `TrainedTranslator` from `load`.
-        pairs: None for the test split recorded in the model directory, or a
-            file of sentence pairs read like the training file (the model's
-            direction: its `reverse` applies).
+        pairs: None for a split recorded in the model directory (`split`),
+            or a file of sentence pairs read like the training file (the
+            model's direction: its `reverse` applies). The model directory's
+            own `test.tsv` or `valid.tsv`, already in the model's direction,
+            is scored as that split.
+        split: `"test"` (the default without `pairs`) or `"valid"`: the split
+            recorded in the model directory.
         beam: 1 for greedy decoding, else the beam width.
         length_penalty, coverage_penalty: beam search penalties.
         max_sentences: score only the first this many pairs (None: all).
@@ -54,19 +60,35 @@ def evaluate(
     beam = check_positive("beam", beam)
     translator = load(model) if isinstance(model, (str, pathlib.Path)) else model
     directory = translator.directory
+    if pairs is not None and split is not None:
+        raise PipelineError(
+            f"Give `pairs` or `split`, not both. Received: pairs='{pairs}', "
+            f"split={split!r}"
+        )
+    if pairs is not None and directory is not None:
+        split = _recorded_split_name(directory, pairs)
+        if split is not None:
+            log(f"'{pairs}' is the {split} split recorded with the model")
+            pairs = None
     if pairs is None:
+        split = split or "test"
+        if split not in SPLIT_NAMES:
+            raise PipelineError(
+                f"`split` must be one of {', '.join(SPLIT_NAMES)}. Received: "
+                f"split={split!r}"
+            )
         if directory is None:
             raise PipelineError(
                 "Give `pairs`: this model was not loaded from a model directory, "
-                "so it has no recorded test split"
+                "so it has no recorded split"
             )
         try:
-            test = load_split(directory).test
+            test = getattr(load_split(directory), split)
         except (OSError, ValueError) as error:
             raise PipelineError(
-                f"The test split of '{directory}' is missing or corrupt: {error}"
+                f"The {split} split of '{directory}' is missing or corrupt: {error}"
             ) from error
-        what = f"the test split recorded in '{directory}'"
+        what = f"the {split} split recorded in '{directory}'"
     else:
         reverse = bool(translator.config.get("data", {}).get("reverse", False))
         try:
@@ -108,7 +130,7 @@ def evaluate(
         "beam": beam,
         "length_penalty": float(length_penalty),
         "coverage_penalty": float(coverage_penalty),
-        "pairs": "test split" if pairs is None else str(pairs),
+        "pairs": f"{split} split" if pairs is None else str(pairs),
         "model": None if directory is None else str(directory),
         "backend": keras.backend.backend(),
         "seconds": seconds,
@@ -144,6 +166,16 @@ def report(result):
         f"{result['sentences']:,} pairs, {result['distinct_sources']:,} sentences "
         f"translated ({decoding}) in {result['seconds']:.1f} s",
     ]
+
+
+def _recorded_split_name(directory, pairs):
+    """The name of the split whose file in `directory` `pairs` is, or None."""
+    path = pathlib.Path(pairs)
+    for name in SPLIT_NAMES:
+        recorded = pathlib.Path(directory) / f"{name}.tsv"
+        if path.exists() and recorded.exists() and path.samefile(recorded):
+            return name
+    return None
 
 
 def _stderr_line(line):

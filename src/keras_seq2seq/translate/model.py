@@ -14,6 +14,7 @@ from keras import ops
 from keras_seq2seq.backend.compile import compile_function
 from keras_seq2seq.decoding import beam_search, greedy_search, tile_batch
 from keras_seq2seq.layers.attention_cell import CELL_TYPES, MECHANISMS, AttentionCell
+from keras_seq2seq.layers.packed_gru import PackedGRU
 from keras_seq2seq.validation import check_positive_int
 
 Translation = collections.namedtuple(
@@ -156,7 +157,8 @@ class Translator(keras.Model):
         self._translate_functions = {}
 
     def _make_layers(self):
-        rnn_class = keras.layers.GRU if self.rnn_type == "gru" else keras.layers.LSTM
+        # PackedGRU is keras.layers.GRU, fused on torch for masked batches.
+        rnn_class = PackedGRU if self.rnn_type == "gru" else keras.layers.LSTM
         # Embeddings start from N(0, 1), not Keras's uniform within 0.05: so
         # small an input barely moves the encoder at first, its outputs then
         # differ by position more than by word, and the attention learns to

@@ -24,6 +24,9 @@ DEFAULT_SPLIT_FRACTION = 0.1
 
 SPLIT_FILE = "split.json"
 SPLIT_FORMAT = 1
+# The splits written out as files (`test.tsv`, `valid.tsv`), and all three.
+SPLIT_NAMES = ("test", "valid")
+_NAMES = ("train", "valid", "test")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +90,7 @@ class Split:
             )
         directory = pathlib.Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        for name in ("valid", "test"):
+        for name in SPLIT_NAMES:
             pairs = getattr(self, name)
             text = "".join(f"{s}\t{t}\n" for s, t in pairs)
             (directory / f"{name}.tsv").write_text(text, encoding="utf-8")
@@ -107,9 +110,6 @@ class Split:
         path = directory / SPLIT_FILE
         path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         return path
-
-
-_NAMES = ("train", "valid", "test")
 
 
 def split_corpus(corpus, test_size=None, valid_size=None, seed=0):
@@ -215,7 +215,7 @@ def load_split(directory, corpus=None):
         )
     lines = {name: _from_runs(record["line_runs"][name]) for name in _NAMES}
     parts = {}
-    for name in ("valid", "test"):
+    for name in SPLIT_NAMES:
         pairs = read_pairs(directory / f"{name}.tsv") if record["sizes"][name] else ()
         if len(pairs) != record["sizes"][name]:
             raise ValueError(

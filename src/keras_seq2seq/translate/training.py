@@ -40,6 +40,7 @@ RUN_OPTIONS = (
     "max_tokens",
     "learning_rate",
     "clipnorm",
+    "label_smoothing",
     "patience",
     "bleu_sentences",
 )
@@ -115,6 +116,7 @@ def train(
     model_options=None,
     learning_rate=DEFAULT_LEARNING_RATE,
     clipnorm=DEFAULT_CLIPNORM,
+    label_smoothing=0.0,
     patience=DEFAULT_PATIENCE,
     bleu_sentences=DEFAULT_BLEU_SENTENCES,
     resume=True,
@@ -147,6 +149,9 @@ def train(
         max_train_pairs: train on a seeded sample of this many training pairs.
         model_options: dict of `Translator` arguments over `DEFAULT_MODEL`.
         learning_rate, clipnorm: Adam's learning rate and gradient clipping.
+        label_smoothing: probability mass of each target token spread over
+            the vocabulary in the training loss, in [0, 1) (0: none). The
+            logged `loss` and `val_loss` then include the smoothing term.
         patience: epochs without a lower validation loss before stopping.
         bleu_sentences: validation sentences decoded (greedy) for the BLEU
             logged each epoch; 0 turns it off.
@@ -185,6 +190,7 @@ def train(
         model=model_options,
         learning_rate=learning_rate,
         clipnorm=clipnorm,
+        label_smoothing=label_smoothing,
         patience=patience,
         bleu_sentences=bleu_sentences,
     )
@@ -236,7 +242,7 @@ def train(
             ),
             # The mean over the real target tokens of each global batch, on
             # one device or several (with the weights of `GlobalBatches`).
-            loss=distribute.token_mean_loss(),
+            loss=distribute.token_mean_loss(options["label_smoothing"]),
             jit_compile=training_jit_compile(distributed=replicas.engine is not None),
         )
         if replicas.num_replicas > 1:
@@ -254,7 +260,8 @@ def train(
         log(
             f"model: {_describe_model(model)}, {model.count_params():,} parameters; "
             f"Adam(learning_rate={options['learning_rate']:g}, "
-            f"clipnorm={options['clipnorm']:g}); jit_compile={bool(model.jit_compile)}"
+            f"clipnorm={options['clipnorm']:g}); label smoothing "
+            f"{options['label_smoothing']:g}; jit_compile={bool(model.jit_compile)}"
         )
 
         backup_dir = out_dir / model_dir.BACKUP_DIR
@@ -394,6 +401,16 @@ def _check_options(**options):
     for name in ("learning_rate", "clipnorm"):
         positive(name, integer=False)
     positive("max_minutes", integer=False, allow_none=True)
+    smoothing = options["label_smoothing"]
+    if (
+        isinstance(smoothing, bool)
+        or not isinstance(smoothing, numbers.Real)
+        or not 0 <= smoothing < 1
+    ):
+        raise PipelineError(
+            "`label_smoothing` must be a number in [0, 1). Received: "
+            f"label_smoothing={smoothing!r}"
+        )
     if options["batch_size"] is not None and options["max_tokens"] is not None:
         raise PipelineError(
             "Give `batch_size` or `max_tokens`, not both. Received: "

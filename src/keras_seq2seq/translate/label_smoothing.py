@@ -1,0 +1,59 @@
+"""Cross-entropy of integer targets against logits with label smoothing: the
+target distribution puts `1 - smoothing` on the target token and spreads
+`smoothing` evenly over the whole vocabulary (Szegedy et al., 2016)."""
+
+import numbers
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_seq2seq")
+class LabelSmoothedCrossentropy(keras.losses.Loss):
+    """Sparse categorical cross-entropy from logits, with label smoothing.
+
+    Per token: `(1 - smoothing) * -log p[target] + smoothing * mean(-log p)`,
+    the cross-entropy against the smoothed one-hot target. `smoothing=0` is `SparseCategoricalCrossentropy(
+    from_logits=True)`. Sample weights and Keras masks apply as for any loss.
+
+    Args:
+        smoothing: the probability mass spread over the vocabulary, in [0, 1).
+        reduction, name: as for `keras.losses.Loss`.
+
+    Example:
+    >>> import numpy as np
+    >>> loss = LabelSmoothedCrossentropy(0.1)
+    >>> logits = np.log(np.array([[0.7, 0.2, 0.1]], "float32"))
+    >>> round(float(loss(np.array([0]), logits)), 4)
+    0.4633
+    """
+
+    def __init__(
+        self,
+        smoothing=0.1,
+        reduction="sum_over_batch_size",
+        name="label_smoothed_crossentropy",
+        dtype=None,
+    ):
+        if (
+            isinstance(smoothing, bool)
+            or not isinstance(smoothing, numbers.Real)
+            or not 0 <= smoothing < 1
+        ):
+            raise ValueError(
+                f"`smoothing` must be a number in [0, 1). Received: smoothing={smoothing!r}"
+            )
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.smoothing = float(smoothing)
+
+    def call(self, y_true, y_pred):
+        vocab_size = y_pred.shape[-1]
+        log_probs = ops.log_softmax(y_pred, axis=-1)
+        one_hot = ops.one_hot(
+            ops.cast(y_true, "int32"), vocab_size, dtype=log_probs.dtype
+        )
+        targets = (1 - self.smoothing) * one_hot + self.smoothing / vocab_size
+        return -ops.sum(targets * log_probs, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "smoothing": self.smoothing}
