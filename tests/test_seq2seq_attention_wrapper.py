@@ -591,7 +591,10 @@ def test_mixed_precision(policy):
             data["inputs.memory"], data["inputs.memory_sequence_length"]
         )
     half = policy.split("_")[1]
-    tolerance = 2e-2 if half == "float16" else 1e-1
+    # float16: oneDNN on CPUs with AVX512-FP16 (TensorFlow) computes in
+    # float16 itself and was 0.034 off on one value (within 0.02 with
+    # TF_ENABLE_ONEDNN_OPTS=0 or on CPUs without it).
+    tolerance = 5e-2 if half == "float16" else 1e-1
     rnn = keras.layers.RNN(
         wrapper, return_sequences=True, return_state=True, dtype=policy
     )
