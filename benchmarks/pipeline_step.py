@@ -30,6 +30,7 @@ def measure(args):
     import numpy as np
 
     from keras_seq2seq.backend.compile import training_jit_compile
+    from keras_seq2seq.backend.glibc_malloc import keep_freed_memory
     from keras_seq2seq.translate import distribute
     from keras_seq2seq.translate.batching import BucketedBatches
     from keras_seq2seq.translate.corpus import default_corpus_path, read_pairs
@@ -60,6 +61,8 @@ def measure(args):
     common = sorted(by_shape, key=lambda shape: -len(by_shape[shape]))
     shapes = common[: args.shapes]
 
+    kept = args.malloc == "keep" and keep_freed_memory()
+    keras.config.set_dtype_policy(args.dtype_policy)
     keras.utils.set_random_seed(0)
     model = Translator(*(tok.vocab_size for tok in tokenizers), **DEFAULT_MODEL)
     model.build()
@@ -89,6 +92,8 @@ def measure(args):
     return {
         "backend": keras.backend.backend(),
         "jit_compile": bool(model.jit_compile),
+        "dtype_policy": args.dtype_policy,
+        "malloc_keeps_freed_memory": kept,
         "parameters": int(model.count_params()),
         "shapes": [f"{rows}x{length}" for rows, length in shapes],
         "first_step_s": compile_s,
@@ -114,6 +119,18 @@ def parse_args(argv=None):
         choices=("train", "auto", "on", "off"),
         default="train",
         help="Keras `jit_compile` (train: what `keras-seq2seq train` passes)",
+    )
+    parser.add_argument(
+        "--dtype-policy",
+        default="float32",
+        help="Keras dtype policy of the model, e.g. mixed_bfloat16",
+    )
+    parser.add_argument(
+        "--malloc",
+        choices=("keep", "default"),
+        default="keep",
+        help="keep: glibc's malloc keeps freed memory, as in the command line "
+        "(`keep_freed_memory`); default: glibc's own settings",
     )
     parser.add_argument("--json", default=None, help="write every run here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -143,6 +160,8 @@ def main(argv=None):
             runs.append(run)
             print(
                 f"round {round_index} {backend:<10} jit_compile={run['jit_compile']!s:<5} "
+                f"{run['dtype_policy']} malloc keeps freed memory: "
+                f"{run['malloc_keeps_freed_memory']!s:<5} "
                 f"{run['median_tokens_per_s']:7,.0f} target tokens/s  first steps "
                 f"{run['first_step_s']}  load {run['load_average']:.1f}",
                 flush=True,
@@ -155,6 +174,7 @@ def main(argv=None):
 
 def _forwarded(args):
     flags = [f"--steps={args.steps}", f"--shapes={args.shapes}", f"--jit={args.jit}"]
+    flags += [f"--dtype-policy={args.dtype_policy}", f"--malloc={args.malloc}"]
     flags += [f"--pairs={args.pairs}"] if args.pairs else []
     return flags + ([f"--vocab-size={args.vocab_size}"] if args.vocab_size else [])
 

@@ -147,9 +147,12 @@ def test_continue_training_with_a_time_budget(trained, corpus_file, capsys, tmp_
     shutil.copytree(trained[0], out)
     command = ["train", "--pairs", corpus_file, "--out", out] + TINY
     budget = ["--epochs", "3", "--max-minutes", "0.0001", "--bleu-sentences", "0"]
-    status, _, err = run(command + budget, capsys)
+    status, _, err = run(
+        command + budget + ["--dtype-policy", "mixed_bfloat16"], capsys
+    )
     assert status == 0, err
     assert "resuming after epoch 1" in err
+    assert "dtype policy mixed_bfloat16;" in err
     assert "stopped after 1/" in err and "time budget spent" in err
     records = json.loads((out / "history.json").read_text())["epochs"]
     assert [r["epoch"] for r in records] == [1, 2]
@@ -157,6 +160,7 @@ def test_continue_training_with_a_time_budget(trained, corpus_file, capsys, tmp_
     assert records[1]["batches"] == 1
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["stopped"] == "time_budget"
+    assert config["training"]["dtype_policy"] == "mixed_bfloat16"
     assert config["training"]["epochs_run"] == 2
 
     status, _, err = run(command + ["--epochs", "2"], capsys)
@@ -206,6 +210,10 @@ def test_bad_arguments(capsys, tmp_path):
             ["train", "--out", str(tmp_path), "--batch-size", "8", "--max-tokens", "9"]
         )
     assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(tmp_path), "--dtype-policy", "float16"])
+    assert exit_info.value.code == 2
+    assert "--dtype-policy: invalid choice: 'float16'" in capsys.readouterr().err
 
 
 def test_info_and_help(capsys):

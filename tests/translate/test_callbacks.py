@@ -1,10 +1,12 @@
-"""The pipeline's learning-rate schedule by the clock, inside a real `fit`."""
+"""The pipeline's callbacks: the learning-rate schedule by the clock, inside
+a real `fit`, and the best model's inference copy."""
 
 import keras
 import numpy as np
 import pytest
 
 from keras_seq2seq.translate import callbacks
+from keras_seq2seq.translate.model import Translator
 
 
 class FakeTime:
@@ -92,3 +94,29 @@ def test_fit_uses_the_new_rate_from_the_next_batch(clock):
 def test_invalid_arguments(argument):
     with pytest.raises(ValueError, match=list(argument)[0]):
         callbacks.TimeAnnealedLearningRate(10.0, 0.1, **argument)
+
+
+def test_best_model_saves_a_float32_copy_when_val_loss_improves(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = Translator(
+        12,
+        12,
+        embedding_dim=4,
+        encoder_units=4,
+        decoder_units=8,
+        encoder_layers=1,
+        dtype="mixed_bfloat16",
+    )
+    model.build()
+    path = tmp_path / "model.keras"
+    best = callbacks.BestModel(path, initial_best=2.0)
+    best.set_model(model)
+    best.on_epoch_end(0, {"val_loss": 2.5})
+    assert not best.improved and best.best == 2.0 and not path.exists()
+    best.on_epoch_end(1, {"val_loss": 1.5})
+    assert best.improved and best.best == 1.5
+    saved = keras.saving.load_model(path, compile=False)
+    assert {layer.dtype_policy.name for layer in saved._flatten_layers()} == {"float32"}
+    for got, want in zip(saved.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(got, want)
+    assert not (tmp_path / "partial.model.keras").exists()

@@ -315,6 +315,33 @@ def test_save_load_gives_identical_outputs(trained, tmp_path):
     )
 
 
+def test_mixed_bfloat16_reaches_every_layer():
+    """`dtype="mixed_bfloat16"` applies to every sublayer: bfloat16
+    arithmetic and logits, float32 variables, the float32 model's logits
+    within bfloat16's precision; the policy survives a config round trip."""
+    model = tiny_model(**CONFIGS["gru-bahdanau-bi2"], dtype="mixed_bfloat16")
+    reference = tiny_model(**CONFIGS["gru-bahdanau-bi2"])
+    model.build()
+    reference.build()
+    reference.set_weights(model.get_weights())
+    assert {keras.backend.standardize_dtype(v.dtype) for v in model.weights} == {
+        "float32"
+    }
+    layers = list(model._flatten_layers())
+    assert len(layers) > 10  # embeddings, bidirectional GRUs and their cells, ...
+    assert {layer.dtype_policy.name for layer in layers} == {"mixed_bfloat16"}
+    rng = np.random.default_rng(5)
+    sources = random_ids(rng, (3, 6), pad_from=[6, 4, 2])
+    inputs = random_ids(rng, (3, 5))
+    logits = run(model, model, (sources, inputs))
+    assert keras.backend.standardize_dtype(logits.dtype) == "bfloat16"
+    expected = as_numpy(run(reference, reference, (sources, inputs)))
+    error = np.abs(as_numpy(ops.cast(logits, "float32")) - expected)
+    assert 0 < error.max() < 0.05 * np.abs(expected).max()
+    clone = Translator.from_config(model.get_config())
+    assert clone.output_projection.dtype_policy.name == "mixed_bfloat16"
+
+
 # ---------------------------------------------------------------- beam search
 
 

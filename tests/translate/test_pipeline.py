@@ -192,17 +192,27 @@ def test_resume_after_an_interruption(trained, corpus_file, tmp_path):
     assert config["training"]["status"] == "interrupted"
     assert [r["epoch"] for r in history(out)] == [1]
 
-    # A run option may change on resuming: epoch 2 trains with label smoothing.
+    # Run options may change on resuming: epoch 2 trains with label smoothing
+    # in bfloat16.
     lines = []
-    more = {**TINY, "epochs": 2, "bleu_sentences": 0, "label_smoothing": 0.1}
+    more = {
+        **TINY,
+        "epochs": 2,
+        "bleu_sentences": 0,
+        "label_smoothing": 0.1,
+        "dtype_policy": "mixed_bfloat16",
+    }
     config = train(corpus_file, out, log=lines.append, **more)
     assert any("resuming after epoch 1" in line for line in lines)
-    assert any("label smoothing 0.1;" in line for line in lines)
+    assert any(
+        "label smoothing 0.1; dtype policy mixed_bfloat16;" in line for line in lines
+    )
     assert [r["epoch"] for r in history(out)] == [1, 2]
     assert history(out)[0] == history(trained[0])[0]
     assert np.isfinite(history(out)[1]["loss"])
     assert config["training"]["epochs_run"] == 2
     assert config["training"]["label_smoothing"] == 0.1
+    assert config["training"]["dtype_policy"] == "mixed_bfloat16"
     assert [run["status"] for run in config["training"]["runs"]] == [
         "trained",
         "interrupted",
@@ -237,6 +247,17 @@ def test_training_errors(corpus_file, tmp_path):
     ):
         train(
             corpus_file, tmp_path / "e", log=[].append, **{**TINY, "label_smoothing": 1}
+        )
+    with pytest.raises(
+        PipelineError,
+        match=r"`dtype_policy` must be one of \('float32', 'mixed_bfloat16'\)\. "
+        "Received: dtype_policy='float16'",
+    ):
+        train(
+            corpus_file,
+            tmp_path / "f",
+            log=[].append,
+            **{**TINY, "dtype_policy": "float16"},
         )
     with pytest.raises(PipelineError, match="rnn_type"):
         train(

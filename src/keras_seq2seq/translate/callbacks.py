@@ -161,7 +161,7 @@ class BestModel(keras.callbacks.Callback):
     improves on the best so far.
 
     The file holds an inference copy of the model: its config and weights,
-    no optimizer state (the training state lives in the `BackupAndRestore`
+    computing in float32 whatever the training dtype policy, no optimizer state (the training state lives in the `BackupAndRestore`
     directory). It is written to a temporary file first and renamed, so a
     reader or an interruption never sees half a model.
 
@@ -192,7 +192,8 @@ class BestModel(keras.callbacks.Callback):
 
     def save(self):
         if self._copy is None:
-            self._copy = self.model.__class__.from_config(self.model.get_config())
+            config = {**self.model.get_config(), "dtype": "float32"}
+            self._copy = self.model.__class__.from_config(config)
             self._copy.build()
         self._copy.set_weights(self.model.get_weights())
         partial = self.path.with_name("partial." + self.path.name)

@@ -159,6 +159,8 @@ class Translator(keras.Model):
     def _make_layers(self):
         # PackedGRU is keras.layers.GRU, fused on torch for masked batches.
         rnn_class = PackedGRU if self.rnn_type == "gru" else keras.layers.LSTM
+        # Every layer computes in the model's dtype policy (`dtype=...`).
+        policy = self.dtype_policy
         # Embeddings start from N(0, 1), not Keras's uniform within 0.05: so
         # small an input barely moves the encoder at first, its outputs then
         # differ by position more than by word, and the attention learns to
@@ -167,12 +169,14 @@ class Translator(keras.Model):
             self.source_vocab_size,
             self.embedding_dim,
             embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+            dtype=policy,
             name="source_embedding",
         )
         self.target_embedding = keras.layers.Embedding(
             self.target_vocab_size,
             self.embedding_dim,
             embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+            dtype=policy,
             name="target_embedding",
         )
         self.encoder_rnns = []
@@ -182,31 +186,36 @@ class Translator(keras.Model):
                 self.encoder_units,
                 return_sequences=True,
                 return_state=True,
+                dtype=policy,
                 name=f"{name}_rnn" if self.bidirectional else name,
             )
             if self.bidirectional:
-                rnn = keras.layers.Bidirectional(rnn, name=name)
+                rnn = keras.layers.Bidirectional(rnn, dtype=policy, name=name)
             self.encoder_rnns.append(rnn)
         self.bridge_h = keras.layers.Dense(
-            self.decoder_units, activation="tanh", name="bridge_h"
+            self.decoder_units, activation="tanh", dtype=policy, name="bridge_h"
         )
         self.bridge_c = None
         if self.rnn_type == "lstm":
-            self.bridge_c = keras.layers.Dense(self.decoder_units, name="bridge_c")
+            self.bridge_c = keras.layers.Dense(
+                self.decoder_units, dtype=policy, name="bridge_c"
+            )
         self.decoder_cell = AttentionCell(
             self.decoder_units,
             attention=self.attention,
             cell_type=self.rnn_type,
             attention_units=self.attention_units,
             attention_layer_size=self.attention_layer_size,
+            dtype=policy,
             name="decoder_cell",
         )
         self.output_projection = keras.layers.Dense(
-            self.target_vocab_size, name="output_projection"
+            self.target_vocab_size, dtype=policy, name="output_projection"
         )
-        self.source_dropout = keras.layers.Dropout(self.dropout, name="source_dropout")
-        self.target_dropout = keras.layers.Dropout(self.dropout, name="target_dropout")
-        self.output_dropout = keras.layers.Dropout(self.dropout, name="output_dropout")
+        self.source_dropout, self.target_dropout, self.output_dropout = (
+            keras.layers.Dropout(self.dropout, dtype=policy, name=f"{part}_dropout")
+            for part in ("source", "target", "output")
+        )
 
     @property
     def memory_depth(self):
