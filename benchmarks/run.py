@@ -46,6 +46,8 @@ import sys
 import time
 from pathlib import Path
 
+from keras_seq2seq.backend import glibc_malloc
+
 ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "benchmarks" / "peers"
 WORKER = ROOT / "benchmarks" / "workers" / "keras_worker.py"
@@ -206,8 +208,11 @@ def supports(config, mode):
     return not (config["peer"] == "keras_builtin" and mode == "beam")
 
 
-def thread_env(threads):
-    """Environment variables that pin every library's thread pools."""
+def process_env(threads, malloc="keep"):
+    """Environment variables of every worker: every library's thread pools
+    pinned and, with `malloc="keep"`, glibc's malloc keeping freed memory
+    (`keras_seq2seq.backend.glibc_malloc.ENVIRONMENT`, what the command line
+    sets for itself), for ours and the peers alike."""
     env = {
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
@@ -222,6 +227,8 @@ def thread_env(threads):
         env["XLA_FLAGS"] = (
             "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
         )
+    if malloc == "keep":
+        env.update(glibc_malloc.ENVIRONMENT)
     return env
 
 
@@ -686,6 +693,13 @@ def parse_args(argv=None):
         help="skip measuring points whose weights, gradients and Adam state "
         "(4x the weights) would exceed this; their weights are still plotted",
     )
+    parser.add_argument(
+        "--malloc",
+        choices=("keep", "default"),
+        default="keep",
+        help="keep: glibc's malloc keeps freed memory in every worker (as the "
+        "command line does); default: glibc's own settings",
+    )
     parser.add_argument("--timeout", type=int, default=900, help="per process, s")
     parser.add_argument("--tfa-python", default=str(TFA_PYTHON))
     parser.add_argument("--out-dir", default=str(ROOT / "benchmarks" / "results"))
@@ -731,7 +745,7 @@ def main(argv=None):
     name = args.name or ("quick-" if args.quick else "run-") + stamp
     scratch = out_dir / f".{name}-workers"
     scratch.mkdir(exist_ok=True)
-    env = thread_env(args.threads)
+    env = process_env(args.threads, args.malloc)
     sizes = sizes_from(args)
     started = time.perf_counter()
 
@@ -748,7 +762,7 @@ def main(argv=None):
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "machine": machine_info(),
         "loadavg_start": os.getloadavg(),
-        "thread_env": env,
+        "process_env": env,
         "threads": args.threads,
         "sizes": sizes,
         "rounds": args.rounds,

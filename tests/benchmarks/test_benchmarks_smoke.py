@@ -243,8 +243,9 @@ def test_driver_end_to_end_on_the_torch_peer(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "torch" in completed.stdout and "wrote" in completed.stdout
     report = json.loads((tmp_path / "smoke.json").read_text())
-    assert report["thread_env"]["OMP_NUM_THREADS"] == "1"
-    assert report["thread_env"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert report["process_env"]["OMP_NUM_THREADS"] == "1"
+    assert report["process_env"]["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert report["process_env"]["MALLOC_MMAP_MAX_"] == "0"
     assert len(report["results"]) == 2 and not any(
         r.get("failed") for r in report["results"]
     )
@@ -267,6 +268,6 @@ def test_tfa_peer_through_the_driver(tmp_path):
     config = {"peer": "tfa", "backend": "tensorflow", "compile": 0}
     path = tmp_path / "tfa.json"
     command = driver.command_for(config, "train", args, path)
-    result = driver.run_process(command, driver.thread_env(1), path, 300)
+    result = driver.run_process(command, driver.process_env(1), path, 300)
     assert not result.get("failed"), result.get("stderr")
     assert result["peer"] == "tfa" and result["tokens_per_s"] > 0

@@ -131,6 +131,10 @@ def train(
 ):
     """Trains a translation model into `out_dir`.
 
+    The command line first calls
+    `keras_seq2seq.backend.glibc_malloc.keep_freed_memory()` (training on
+    a 2-core Linux machine: 1.1 to 1.5x faster); call it too with this API.
+
     Args:
         pairs: a Tatoeba/manythings file (`.txt` or `.gz`, see `read_pairs`),
             or None for the corpus bundled with the package.
