@@ -132,8 +132,8 @@ def train(
     """Trains a translation model into `out_dir`.
 
     The command line first calls
-    `keras_seq2seq.backend.glibc_malloc.keep_freed_memory()` (training on
-    a 2-core Linux machine: 1.1 to 1.5x faster); call it too with this API.
+    `keras_seq2seq.backend.glibc_malloc.keep_freed_memory()` (torch on a
+    2-core Linux machine: 1.08 to 1.47x faster); call it too with this API.
 
     Args:
         pairs: a Tatoeba/manythings file (`.txt` or `.gz`, see `read_pairs`),
