@@ -62,9 +62,12 @@ def measure(args):
     shapes = common[: args.shapes]
 
     kept = args.malloc == "keep" and keep_freed_memory()
-    keras.config.set_dtype_policy(args.dtype_policy)
     keras.utils.set_random_seed(0)
-    model = Translator(*(tok.vocab_size for tok in tokenizers), **DEFAULT_MODEL)
+    model = Translator(
+        *(tok.vocab_size for tok in tokenizers),
+        **DEFAULT_MODEL,
+        dtype=args.dtype_policy,
+    )
     model.build()
     model.compile(
         optimizer=keras.optimizers.Adam(DEFAULT_LEARNING_RATE, clipnorm=1.0),

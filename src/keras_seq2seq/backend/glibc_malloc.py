@@ -31,13 +31,13 @@ def keep_freed_memory():
     stays mapped to it, so its resident size stays near its peak.
 
     Returns:
-        True where it applied (Linux with glibc), False elsewhere.
+        True where it applied (glibc), False elsewhere.
 
     Example:
     >>> keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
     True
     """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if platform.libc_ver()[0] != "glibc":
         return False
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)

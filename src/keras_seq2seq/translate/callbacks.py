@@ -161,8 +161,9 @@ class BestModel(keras.callbacks.Callback):
     improves on the best so far.
 
     The file holds an inference copy of the model: its config and weights,
-    computing in float32 whatever the training dtype policy, no optimizer state (the training state lives in the `BackupAndRestore`
-    directory). It is written to a temporary file first and renamed, so a
+    computing in float32 whatever the training dtype policy, and no optimizer
+    state (the training state lives in the `BackupAndRestore` directory).
+    It is written to a temporary file first and renamed, so a
     reader or an interruption never sees half a model.
 
     Args:
