@@ -15,7 +15,7 @@ import keras
 import pytest
 
 from keras_seq2seq.cli import main
-from keras_seq2seq.translate import default_corpus_path, load_split
+from keras_seq2seq.translate import callbacks, default_corpus_path, load_split
 
 pytestmark = pytest.mark.usefixtures("jax_compilation_cache")
 
@@ -142,16 +142,27 @@ def test_attention_png(trained, capsys, tmp_path):
     assert str(path) in err
 
 
-def test_continue_training_with_a_time_budget(trained, corpus_file, capsys, tmp_path):
+def test_continue_training_with_a_time_budget(
+    trained, corpus_file, capsys, tmp_path, monkeypatch
+):
+    schedules = []
+
+    class RecordedSchedule(callbacks.TimeAnnealedLearningRate):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            schedules.append(self)
+
+    monkeypatch.setattr(callbacks, "TimeAnnealedLearningRate", RecordedSchedule)
     out = tmp_path / "model"
     shutil.copytree(trained[0], out)
     command = ["train", "--pairs", corpus_file, "--out", out] + TINY
     budget = ["--epochs", "3", "--max-minutes", "0.0001", "--bleu-sentences", "0"]
-    status, _, err = run(
-        command + budget + ["--dtype-policy", "mixed_bfloat16"], capsys
-    )
+    options = ["--dtype-policy", "mixed_bfloat16", "--lr-hold", "0.25"]
+    status, _, err = run(command + budget + options, capsys)
     assert status == 0, err
     assert "resuming after epoch 1" in err
+    assert "rate held for 25% of the minutes;" in err
+    assert [(s.seconds, s.hold) for s in schedules] == [(pytest.approx(0.006), 0.25)]
     assert "dtype policy mixed_bfloat16;" in err
     assert "stopped after 1/" in err and "time budget spent" in err
     records = json.loads((out / "history.json").read_text())["epochs"]
@@ -161,6 +172,7 @@ def test_continue_training_with_a_time_budget(trained, corpus_file, capsys, tmp_
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["stopped"] == "time_budget"
     assert config["training"]["dtype_policy"] == "mixed_bfloat16"
+    assert config["training"]["learning_rate_hold"] == 0.25
     assert config["training"]["epochs_run"] == 2
 
     status, _, err = run(command + ["--epochs", "2"], capsys)
@@ -214,6 +226,10 @@ def test_bad_arguments(capsys, tmp_path):
         main(["train", "--out", str(tmp_path), "--dtype-policy", "float16"])
     assert exit_info.value.code == 2
     assert "--dtype-policy: invalid choice: 'float16'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(tmp_path), "--lr-hold", "1"])
+    assert exit_info.value.code == 2
+    assert "--lr-hold: expected a rate in [0, 1), got '1'" in capsys.readouterr().err
 
 
 def test_info_and_help(capsys):

@@ -102,6 +102,7 @@ def _train(args):
         max_train_pairs=args.max_train_pairs,
         model_options=model_options,
         learning_rate=args.learning_rate,
+        learning_rate_hold=args.lr_hold,
         label_smoothing=args.label_smoothing,
         dtype_policy=args.dtype_policy,
         patience=args.patience,
@@ -408,6 +409,14 @@ def build_parser():
         type=_positive_float,
         default=training.DEFAULT_LEARNING_RATE,
         help="Adam learning rate (default %(default)s)",
+    )
+    data.add_argument(
+        "--lr-hold",
+        metavar="F",
+        type=_rate,
+        default=training.DEFAULT_LEARNING_RATE_HOLD,
+        help="with --max-minutes, the fraction of the minutes at the full "
+        "learning rate before it falls linearly to 2%% of it (default %(default)s)",
     )
     data.add_argument(
         "--label-smoothing",

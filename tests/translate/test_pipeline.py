@@ -250,6 +250,17 @@ def test_training_errors(corpus_file, tmp_path):
         )
     with pytest.raises(
         PipelineError,
+        match=r"`learning_rate_hold` must be a number in \[0, 1\)\. "
+        "Received: learning_rate_hold=1.0",
+    ):
+        train(
+            corpus_file,
+            tmp_path / "g",
+            log=[].append,
+            **{**TINY, "learning_rate_hold": 1.0},
+        )
+    with pytest.raises(
+        PipelineError,
         match=r"`dtype_policy` must be one of \('float32', 'mixed_bfloat16'\)\. "
         "Received: dtype_policy='float16'",
     ):

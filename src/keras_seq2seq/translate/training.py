@@ -39,6 +39,7 @@ RUN_OPTIONS = (
     "batch_size",
     "max_tokens",
     "learning_rate",
+    "learning_rate_hold",
     "clipnorm",
     "label_smoothing",
     "dtype_policy",
@@ -70,6 +71,8 @@ DEFAULT_MAX_TOKENS = 2048
 # Training pairs longer than this many pieces (a side, eos included) are left out.
 DEFAULT_MAX_LENGTH = 64
 DEFAULT_LEARNING_RATE = 3e-3
+# With `max_minutes`, the fraction of the minutes at the full learning rate.
+DEFAULT_LEARNING_RATE_HOLD = 0.5
 DEFAULT_CLIPNORM = 1.0
 DEFAULT_PATIENCE = 3
 DEFAULT_BLEU_SENTENCES = 500
@@ -119,6 +122,7 @@ def train(
     max_train_pairs=None,
     model_options=None,
     learning_rate=DEFAULT_LEARNING_RATE,
+    learning_rate_hold=DEFAULT_LEARNING_RATE_HOLD,
     clipnorm=DEFAULT_CLIPNORM,
     label_smoothing=0.0,
     dtype_policy="float32",
@@ -143,8 +147,9 @@ def train(
         epochs: the most epochs, counting those of earlier runs.
         max_minutes: stop this run's training after that many minutes (at a
             batch boundary); the partial epoch is still validated and saved.
-            The learning rate is held for the first half of the minutes, then
-            lowered linearly to 2% of it (`TimeAnnealedLearningRate`).
+            The learning rate is held for the first `learning_rate_hold` of
+            the minutes, then lowered linearly to 2% of it
+            (`TimeAnnealedLearningRate`).
         seed: seed of the split, the batch order and the initial weights.
         vocab_size: SentencePiece pieces per language.
         batch_size: sentence pairs per batch; the default batches by
@@ -158,6 +163,9 @@ def train(
         max_train_pairs: train on a seeded sample of this many training pairs.
         model_options: dict of `Translator` arguments over `DEFAULT_MODEL`.
         learning_rate, clipnorm: Adam's learning rate and gradient clipping.
+        learning_rate_hold: with `max_minutes`, the fraction of the minutes
+            trained at the full `learning_rate`, in [0, 1). A faster run
+            takes more steps in it: lower it if the loss rises.
         label_smoothing: probability mass of each target token spread over
             the vocabulary in the training loss, in [0, 1) (0: none). The
             logged `loss` and `val_loss` then include the smoothing term.
@@ -201,6 +209,7 @@ def train(
         max_train_pairs=max_train_pairs,
         model=model_options,
         learning_rate=learning_rate,
+        learning_rate_hold=learning_rate_hold,
         clipnorm=clipnorm,
         label_smoothing=label_smoothing,
         dtype_policy=dtype_policy,
@@ -274,7 +283,8 @@ def train(
         log(
             f"model: {_describe_model(model)}, {model.count_params():,} parameters; "
             f"Adam(learning_rate={options['learning_rate']:g}, "
-            f"clipnorm={options['clipnorm']:g}); label smoothing "
+            f"clipnorm={options['clipnorm']:g}), rate held for "
+            f"{options['learning_rate_hold']:.0%} of the minutes; label smoothing "
             f"{options['label_smoothing']:g}; dtype policy {options['dtype_policy']}; "
             f"jit_compile={bool(model.jit_compile)}"
         )
@@ -317,7 +327,9 @@ def train(
                 fit_callbacks.append(budget)
             fit_callbacks.append(
                 pipeline_callbacks.TimeAnnealedLearningRate(
-                    budget_seconds, options["learning_rate"]
+                    budget_seconds,
+                    options["learning_rate"],
+                    hold=options["learning_rate_hold"],
                 )
             )
             fit_callbacks.extend(callbacks)
@@ -416,16 +428,16 @@ def _check_options(**options):
     for name in ("learning_rate", "clipnorm"):
         positive(name, integer=False)
     positive("max_minutes", integer=False, allow_none=True)
-    smoothing = options["label_smoothing"]
-    if (
-        isinstance(smoothing, bool)
-        or not isinstance(smoothing, numbers.Real)
-        or not 0 <= smoothing < 1
-    ):
-        raise PipelineError(
-            "`label_smoothing` must be a number in [0, 1). Received: "
-            f"label_smoothing={smoothing!r}"
-        )
+    for name in ("learning_rate_hold", "label_smoothing"):
+        value = options[name]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not 0 <= value < 1
+        ):
+            raise PipelineError(
+                f"`{name}` must be a number in [0, 1). Received: {name}={value!r}"
+            )
     if options["dtype_policy"] not in DTYPE_POLICIES:
         raise PipelineError(
             f"`dtype_policy` must be one of {DTYPE_POLICIES}. Received: "
