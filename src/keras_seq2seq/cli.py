@@ -286,7 +286,7 @@ def build_parser():
         type=_positive_float,
         metavar="M",
         help="stop training after M minutes (the model is still saved); the "
-        "learning rate falls to 2%% of its value over their second half",
+        "learning rate falls to 2%% of its value after --lr-hold of them",
     )
     train.add_argument(
         "--distribute",

@@ -360,7 +360,8 @@ def train(
                 ""
                 if budget is None
                 else f", at most {options['max_minutes']:g} minutes this run (the "
-                "learning rate falls to 2% of its value over the second half)"
+                f"learning rate is held for {options['learning_rate_hold']:.0%} of "
+                "them, then falls linearly to 2% of its value)"
             )
             log(
                 f"training epochs {initial_epoch + 1}-{options['epochs']}{budget_text} "
