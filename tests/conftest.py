@@ -1,4 +1,5 @@
-"""Shared test helpers: NumPy references of the attention math, written from the papers."""
+"""Shared test helpers: NumPy references of the attention math, written from the
+papers, and a gradient on the current backend."""
 
 import keras
 import numpy as np
@@ -17,6 +18,27 @@ def np_softmax(scores, mask=None):
     e = np.where(keep, np.exp(np.where(keep, scores, 0.0) - top), 0.0)
     total = e.sum(-1, keepdims=True)
     return np.where(total > 0, e / np.where(total > 0, total, 1.0), 0.0)
+
+
+def gradient(loss_fn, value):
+    """d loss_fn(value) / d value on the current backend."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.grad(loss_fn)(keras.ops.convert_to_tensor(value))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        value = tf.Variable(value)
+        with tf.GradientTape() as tape:
+            loss = loss_fn(value)
+        return tape.gradient(loss, value)
+    import torch
+
+    value = torch.tensor(value, requires_grad=True)
+    loss_fn(value).backward()
+    return value.grad
 
 
 def np_hardmax(scores, mask=None):

@@ -5,6 +5,7 @@ import collections
 import keras
 import numpy as np
 import pytest
+from conftest import gradient
 from keras import ops
 
 from keras_seq2seq.decoding import decode_loop, greedy_search
@@ -239,26 +240,6 @@ def test_greedy_search_rejects_bad_tokens():
         greedy_search(table_step, np.array([[0]]), np.zeros(1, "int32"), 3, END)
     with pytest.raises(ValueError, match="end_token"):
         greedy_search(table_step, np.array([0]), np.zeros(1, "int32"), 3, [1, 2])
-
-
-def gradient(loss_fn, value):
-    """d loss_fn(value) / d value on the current backend."""
-    if BACKEND == "jax":
-        import jax
-
-        return jax.grad(loss_fn)(ops.convert_to_tensor(value))
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        value = tf.Variable(value)
-        with tf.GradientTape() as tape:
-            loss = loss_fn(value)
-        return tape.gradient(loss, value)
-    import torch
-
-    value = torch.tensor(value, requires_grad=True)
-    loss_fn(value).backward()
-    return value.grad
 
 
 def test_decode_loop_is_differentiable():

@@ -4,6 +4,7 @@ sample weights, masks, serialization and argument errors."""
 import keras
 import numpy as np
 import pytest
+from conftest import gradient, np_softmax
 
 from keras_seq2seq.translate.label_smoothing import LabelSmoothedCrossentropy
 
@@ -44,6 +45,21 @@ def test_without_smoothing_it_is_sparse_categorical_crossentropy(batch):
         ),
         keras.ops.convert_to_numpy(sparse(targets, logits, sample_weight=weights)),
         rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_gradient_is_softmax_minus_the_smoothed_target(batch, smoothing):
+    targets, logits, _ = batch
+    loss = LabelSmoothedCrossentropy(smoothing)
+    grad = gradient(lambda z: loss(targets, z), logits)
+    smoothed = (1 - smoothing) * np.eye(VOCAB)[targets] + smoothing / VOCAB
+    probabilities = np_softmax(logits.reshape(1, -1, VOCAB)).reshape(logits.shape)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(grad),
+        (probabilities - smoothed) / targets.size,
+        rtol=1e-4,
+        atol=1e-7,
     )
 
 

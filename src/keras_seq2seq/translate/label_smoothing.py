@@ -47,13 +47,16 @@ class LabelSmoothedCrossentropy(keras.losses.Loss):
         self.smoothing = float(smoothing)
 
     def call(self, y_true, y_pred):
-        vocab_size = y_pred.shape[-1]
-        log_probs = ops.log_softmax(y_pred, axis=-1)
-        one_hot = ops.one_hot(
-            ops.cast(y_true, "int32"), vocab_size, dtype=log_probs.dtype
-        )
-        targets = (1 - self.smoothing) * one_hot + self.smoothing / vocab_size
-        return -ops.sum(targets * log_probs, axis=-1)
+        # -log p[i] = logsumexp - logit[i]: two reductions and a gather over
+        # the logits, no one-hot targets or log-probabilities of their size.
+        log_normalizer = ops.logsumexp(y_pred, axis=-1)
+        targets = ops.expand_dims(ops.cast(y_true, "int32"), -1)
+        target_logits = ops.take_along_axis(y_pred, targets, axis=-1)[..., 0]
+        loss = log_normalizer - target_logits
+        if self.smoothing:
+            uniform = log_normalizer - ops.mean(y_pred, axis=-1)
+            loss = (1 - self.smoothing) * loss + self.smoothing * uniform
+        return loss
 
     def get_config(self):
         return {**super().get_config(), "smoothing": self.smoothing}
