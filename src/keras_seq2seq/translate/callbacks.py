@@ -83,7 +83,7 @@ class TimeAnnealedLearningRate(keras.callbacks.Callback):
     0.0002
     """
 
-    def __init__(self, seconds, learning_rate, hold=0.5, final=0.02, steps=50):
+    def __init__(self, seconds, learning_rate, hold=0.0, final=0.02, steps=50):
         super().__init__()
         if not 0.0 <= hold < 1.0:
             raise ValueError(f"`hold` must be in [0, 1). Received: hold={hold}")
