@@ -13,8 +13,10 @@ class LabelSmoothedCrossentropy(keras.losses.Loss):
     """Sparse categorical cross-entropy from logits, with label smoothing.
 
     Per token: `(1 - smoothing) * -log p[target] + smoothing * mean(-log p)`,
-    the cross-entropy against the smoothed one-hot target. `smoothing=0` is `SparseCategoricalCrossentropy(
-    from_logits=True)`. Sample weights and Keras masks apply as for any loss.
+    the cross-entropy against the smoothed one-hot target. `smoothing=0`
+    gives `SparseCategoricalCrossentropy(from_logits=True)`'s value without
+    its movement of the class axis on torch. Sample weights and Keras masks
+    apply as for any loss.
 
     Args:
         smoothing: the probability mass spread over the vocabulary, in [0, 1).
