@@ -30,8 +30,9 @@ def gradient(loss_fn, value):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        value = tf.Variable(value)
+        value = tf.constant(value)
         with tf.GradientTape() as tape:
+            tape.watch(value)
             loss = loss_fn(value)
         return tape.gradient(loss, value)
     import torch
