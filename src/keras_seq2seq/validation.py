@@ -16,6 +16,22 @@ def check_positive_int(name, value, allow_none=False):
     return int(value)
 
 
+def check_fraction(name, value, error=ValueError):
+    """Returns `value` as a float; raises `error` unless it is a real number
+    in [0, 1).
+
+    >>> check_fraction("smoothing", 0.1)
+    0.1
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0 <= value < 1
+    ):
+        raise error(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
+    return float(value)
+
+
 def is_shape(value):
     """True for a shape tuple or list such as `(None, 5, 8)`."""
     return isinstance(value, (list, tuple)) and all(

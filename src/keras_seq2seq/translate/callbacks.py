@@ -18,7 +18,7 @@ import numpy as np
 from keras_seq2seq.translate import model_dir
 from keras_seq2seq.translate.inference import decode_ids
 from keras_seq2seq.translate.scores import bleu_score
-from keras_seq2seq.validation import check_positive_int
+from keras_seq2seq.validation import check_fraction, check_positive_int
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -85,13 +85,11 @@ class TimeAnnealedLearningRate(keras.callbacks.Callback):
 
     def __init__(self, seconds, learning_rate, hold=0.0, final=0.02, steps=50):
         super().__init__()
-        if not 0.0 <= hold < 1.0:
-            raise ValueError(f"`hold` must be in [0, 1). Received: hold={hold}")
         if not 0.0 <= final <= 1.0:
             raise ValueError(f"`final` must be in [0, 1]. Received: final={final}")
         self.seconds = None if seconds is None else float(seconds)
         self.learning_rate = float(learning_rate)
-        self.hold = hold
+        self.hold = check_fraction("hold", hold)
         self.final = final
         self.steps = check_positive_int("steps", steps)
         self._start = None

@@ -2,10 +2,10 @@
 target distribution puts `1 - smoothing` on the target token and spreads
 `smoothing` evenly over the whole vocabulary (Szegedy et al., 2016)."""
 
-import numbers
-
 import keras
 from keras import ops
+
+from keras_seq2seq.validation import check_fraction
 
 
 @keras.saving.register_keras_serializable(package="keras_seq2seq")
@@ -37,16 +37,8 @@ class LabelSmoothedCrossentropy(keras.losses.Loss):
         name="label_smoothed_crossentropy",
         dtype=None,
     ):
-        if (
-            isinstance(smoothing, bool)
-            or not isinstance(smoothing, numbers.Real)
-            or not 0 <= smoothing < 1
-        ):
-            raise ValueError(
-                f"`smoothing` must be a number in [0, 1). Received: smoothing={smoothing!r}"
-            )
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.smoothing = float(smoothing)
+        self.smoothing = check_fraction("smoothing", smoothing)
 
     def call(self, y_true, y_pred):
         # -log p[i] = logsumexp - logit[i]: two reductions and a gather over

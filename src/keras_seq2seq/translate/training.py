@@ -31,6 +31,7 @@ from keras_seq2seq.translate.errors import PipelineError
 from keras_seq2seq.translate.model import Translator
 from keras_seq2seq.translate.split import load_split, split_corpus
 from keras_seq2seq.translate.tokenizer import SubwordTokenizer
+from keras_seq2seq.validation import check_fraction
 
 # Options that may change from one run to the next in the same directory.
 RUN_OPTIONS = (
@@ -433,15 +434,7 @@ def _check_options(**options):
         positive(name, integer=False)
     positive("max_minutes", integer=False, allow_none=True)
     for name in ("learning_rate_hold", "label_smoothing"):
-        value = options[name]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, numbers.Real)
-            or not 0 <= value < 1
-        ):
-            raise PipelineError(
-                f"`{name}` must be a number in [0, 1). Received: {name}={value!r}"
-            )
+        check_fraction(name, options[name], PipelineError)
     if options["dtype_policy"] not in DTYPE_POLICIES:
         raise PipelineError(
             f"`dtype_policy` must be one of {DTYPE_POLICIES}. Received: "
