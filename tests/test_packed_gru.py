@@ -74,9 +74,12 @@ def test_other_masks_run_the_keras_loop(mask):
     assert_same(ours(x, mask=mask), theirs(x, mask=mask))
 
 
-def test_a_training_step_matches_keras_gru():
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager", "compiled"])
+def test_a_training_step_matches_keras_gru(jit_compile):
     """Same weights after one SGD step: the gradients agree, through both
-    directions of a Bidirectional encoder fed by a masking Embedding."""
+    directions of a Bidirectional encoder fed by a masking Embedding, run
+    eagerly and compiled (XLA; `torch.compile` on torch, where packing is
+    skipped)."""
     ids = np.where(RIGHT_PADDED, RNG.integers(1, 9, size=(BATCH, TIME)), 0)
     targets = RNG.normal(size=(BATCH, 2 * UNITS)).astype("float32")
 
@@ -87,7 +90,9 @@ def test_a_training_step_matches_keras_gru():
         x = keras.layers.Bidirectional(gru_class(UNITS, return_sequences=True))(x)
         x = keras.layers.Bidirectional(gru_class(UNITS))(x)
         model = keras.Model(inputs, x)
-        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.5), loss="mse", jit_compile=jit_compile
+        )
         return model
 
     ours, theirs = model(PackedGRU), model(keras.layers.GRU)

@@ -33,13 +33,17 @@ def packed_gru(inputs, initial_state, mask, cell, go_backwards, zero_output_for_
         (and then a zero `last_output` for a row whose last step is padded).
 
     Raises:
-        NotImplementedError: not the torch backend, another cell setting, or
-            a mask that is not right padding of at least one step per row;
-            the caller then runs Keras' own loop.
+        NotImplementedError: not the torch backend, another cell setting, a
+            mask that is not right padding of at least one step per row, or
+            inside `torch.compile` (packing has data-dependent shapes); the
+            caller then runs Keras' own loop.
     """
     if keras.backend.backend() != "torch" or not _fusable(cell):
         raise NotImplementedError
     import torch
+
+    if torch.compiler.is_compiling():
+        raise NotImplementedError
     from torch.nn.utils import rnn as torch_rnn
 
     mask = ops.convert_to_tensor(mask).bool()
