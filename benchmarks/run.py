@@ -15,8 +15,9 @@ a Markdown table and PNG plots into ``--out-dir``::
     .venv/bin/python benchmarks/run.py --configs \\
         tfa:tensorflow:0,torch:torch:0,translator:jax:1 --modes train
 
-Peers (``--configs``: comma-separated ``peer:backend:compile``, or a preset:
-``standard`` (default) or ``all``):
+Peers (``--configs``: comma-separated ``peer:backend:compile``, each
+optionally followed by ``:bf16`` for the ``mixed_bfloat16`` dtype policy, or
+a preset: ``standard`` (default) or ``all``):
 
 - ``tfa``: ``benchmarks/peers/tfa_seq2seq.py`` in ``.venv-tfa`` (TensorFlow
   2.15, tensorflow-addons 0.23); compile 0 = ``tf.function``, 1 = XLA.
@@ -183,11 +184,13 @@ def memory_model_parameters(model, vocab, embed, units):
 
 
 def parse_configs(text):
-    """`peer:backend:compile` triples (or a preset name) -> list of dicts."""
+    """`peer:backend:compile[:bf16]` items (or a preset name) -> list of dicts;
+    `:bf16` runs the config under the `mixed_bfloat16` dtype policy (Keras'
+    policy for ours and tfa, `torch.autocast` for the torch peer)."""
     text = PRESETS.get(text, text)
     configs = []
     for item in text.split(","):
-        peer, backend, flag = item.strip().split(":")
+        peer, backend, flag, *precision = item.strip().split(":")
         if peer == "tfa" and backend != "tensorflow":
             raise ValueError(f"tfa runs on tensorflow only: {item}")
         if peer == "torch" and backend != "torch":
@@ -196,12 +199,22 @@ def parse_configs(text):
             raise ValueError(f"unknown backend in {item}")
         if peer not in KERAS_MODELS + ("tfa", "torch"):
             raise ValueError(f"unknown peer in {item}")
-        configs.append({"peer": peer, "backend": backend, "compile": int(flag)})
+        if precision not in ([], ["bf16"]):
+            raise ValueError(f"the 4th field can only be bf16: {item}")
+        configs.append(
+            {
+                "peer": peer,
+                "backend": backend,
+                "compile": int(flag),
+                "dtype_policy": "mixed_bfloat16" if precision else "float32",
+            }
+        )
     return configs
 
 
 def config_key(config):
-    return f"{config['peer']}:{config['backend']}:{config['compile']}"
+    key = f"{config['peer']}:{config['backend']}:{config['compile']}"
+    return key + (":bf16" if config["dtype_policy"] == "mixed_bfloat16" else "")
 
 
 def supports(config, mode):
@@ -274,7 +287,11 @@ def mode_flags(args, mode):
 def command_for(config, mode, args, json_path):
     peer = config["peer"]
     flags = size_flags(args) + mode_flags(args, mode)
-    flags += [f"--compile={config['compile']}", f"--json={json_path}"]
+    flags += [
+        f"--compile={config['compile']}",
+        f"--dtype-policy={config['dtype_policy']}",
+        f"--json={json_path}",
+    ]
     if peer == "tfa":
         return [str(args.tfa_python), str(PEERS / "tfa_seq2seq.py"), *flags]
     if peer == "torch":
@@ -362,12 +379,15 @@ def summarize(results, configs, modes):
     return rows
 
 
-def best_config(rows, peer, mode):
-    """The config of `peer` with the highest median throughput in `mode`."""
+def best_config(rows, peer, mode, dtype_policy="float32"):
+    """The config of `peer` with the highest median throughput in `mode`,
+    among its configs under `dtype_policy`."""
     candidates = [
         (row["modes"][mode]["median"], key)
         for key, row in rows.items()
-        if row["peer"] == peer and "median" in row["modes"].get(mode, {})
+        if row["peer"] == peer
+        and row["dtype_policy"] == dtype_policy
+        and "median" in row["modes"].get(mode, {})
     ]
     return max(candidates)[1] if candidates else None
 
@@ -387,23 +407,37 @@ def paired_ratios(results, key, reference, mode):
 
 
 def add_ratios(rows, results, modes):
+    """Each row's paired ratios to the fastest float32 config of tfa and of
+    the torch peer (`ratios`, the issue's references) and, under bfloat16, to
+    their fastest bfloat16 config (`ratios_same_policy`)."""
     references = {}
     for mode in modes:
         for peer in ("tfa", "torch"):
-            references[f"{peer}:{mode}"] = best_config(rows, peer, mode)
+            for policy, suffix in (("float32", ""), ("mixed_bfloat16", ":bf16")):
+                best = best_config(rows, peer, mode, policy)
+                if best:
+                    references[f"{peer}:{mode}{suffix}"] = best
     for key, row in rows.items():
-        row["ratios"] = {}
+        row["ratios"], row["ratios_same_policy"] = {}, {}
+        suffix = ":bf16" if row["dtype_policy"] == "mixed_bfloat16" else None
         for mode in row["modes"]:
+            if "median" not in row["modes"][mode]:
+                continue
             for peer in ("tfa", "torch"):
-                reference = references.get(f"{peer}:{mode}")
-                if reference and "median" in row["modes"][mode]:
-                    row["ratios"][f"{mode}_vs_{peer}"] = paired_ratios(
-                        results, key, reference, mode
+                for name, ref in (("ratios", ""), ("ratios_same_policy", suffix)):
+                    reference = (
+                        None if ref is None else references.get(f"{peer}:{mode}{ref}")
                     )
-    return {k: v for k, v in references.items() if v}
+                    if reference:
+                        row[name][f"{mode}_vs_{peer}"] = paired_ratios(
+                            results, key, reference, mode
+                        )
+    return references
 
 
-def add_flop_efficiency(rows, sizes, gemm_peak):
+def add_flop_efficiency(rows, sizes, gemm_peaks):
+    """GFLOP/s of each row's training step and its fraction of the GEMM peak
+    of its dtype policy (`gemm_peaks`: policy -> GFLOP/s)."""
     for row in rows.values():
         train = row["modes"].get("train", {})
         if "median_step_s" not in train:
@@ -411,8 +445,9 @@ def add_flop_efficiency(rows, sizes, gemm_peak):
         flops = peer_flops(row["peer"], sizes)
         train["flops_per_step"] = flops
         train["gflops_per_s"] = flops / train["median_step_s"] / 1e9
-        if gemm_peak:
-            train["flop_efficiency"] = train["gflops_per_s"] / gemm_peak
+        peak = gemm_peaks.get(row["dtype_policy"])
+        if peak:
+            train["flop_efficiency"] = train["gflops_per_s"] / peak
 
 
 # ------------------------------------------------------------------ output
@@ -451,6 +486,7 @@ def table_rows(rows):
         if not row["modes"]:  # not run (e.g. --modes "" for the scaling only)
             continue
         modes, ratios = row["modes"], row.get("ratios", {})
+        same = row.get("ratios_same_policy", {})
         train = modes.get("train", {})
         if "median" in train:
             train_cell = " / ".join(fmt(train[k]) for k in ("min", "median", "max"))
@@ -462,6 +498,7 @@ def table_rows(rows):
                 row["peer"],
                 row["backend"],
                 row.get("compile_mode") or str(row["compile"]),
+                row["dtype_policy"],
                 train_cell,
                 "-" if efficiency is None else f"{100 * efficiency:.1f}",
                 mode_cell(modes, "greedy"),
@@ -469,6 +506,7 @@ def table_rows(rows):
                 fmt(row["peak_rss_mib"]),
                 " / ".join(ratio_cell(ratios, m, "tfa") for m in MODES),
                 " / ".join(ratio_cell(ratios, m, "torch") for m in MODES),
+                " / ".join(ratio_cell(same, m, "tfa") for m in MODES) if same else "-",
                 versions_text(row["versions"]),
             ]
         )
@@ -479,6 +517,7 @@ HEADER = [
     "peer",
     "backend",
     "compile mode",
+    "dtype policy",
     "train tokens/s min / median / max",
     "% GEMM peak",
     "greedy sent/s",
@@ -486,6 +525,7 @@ HEADER = [
     "peak RSS MiB",
     "x tfa (train / greedy / beam)",
     "x torch peer (train / greedy / beam)",
+    "x bfloat16 tfa (train / greedy / beam)",
     "versions",
 ]
 
@@ -777,27 +817,38 @@ def main(argv=None):
         ),
     }
 
-    # GEMM throughput, once per Keras backend (each in its own process).
-    gemm = {}
+    # GEMM throughput, once per Keras backend (each in its own process), and
+    # in bfloat16 too when a config runs under mixed_bfloat16.
+    policies = sorted({c["dtype_policy"] for c in configs} | {"float32"})
+    gemm, peaks = {}, {}
     if args.gemm:
         backends = sorted({c["backend"] for c in configs} | {"jax", "torch"})
-        for backend in backends:
-            log(f"gemm on {backend}")
-            path = scratch / f"gemm-{backend}.json"
-            command = [
-                sys.executable,
-                str(WORKER),
-                f"--backend={backend}",
-                "--mode=gemm",
-                f"--gemm-sizes={args.gemm_sizes}",
-                f"--threads={args.threads}",
-                f"--json={path}",
-            ]
-            gemm[backend] = run_process(command, env, path, args.timeout, backend, log)
-    peaks = {b: g["gemm_gflops_best"] for b, g in gemm.items() if not g.get("failed")}
+        for policy in policies:
+            for backend in backends:
+                suffix = "" if policy == "float32" else "-bf16"
+                log(f"gemm on {backend}{suffix}")
+                path = scratch / f"gemm-{backend}{suffix}.json"
+                command = [
+                    sys.executable,
+                    str(WORKER),
+                    f"--backend={backend}",
+                    "--mode=gemm",
+                    f"--gemm-sizes={args.gemm_sizes}",
+                    f"--threads={args.threads}",
+                    f"--dtype-policy={policy}",
+                    f"--json={path}",
+                ]
+                found = run_process(command, env, path, args.timeout, backend, log)
+                gemm[backend + suffix] = found
+                if not found.get("failed"):
+                    peaks.setdefault(policy, {})[backend] = found["gemm_gflops_best"]
     report["gemm"] = gemm
-    report["gemm_peak_gflops"] = max(peaks.values()) if peaks else None
-    report["gemm_peak_backend"] = max(peaks, key=peaks.get) if peaks else None
+    best = {policy: max(found, key=found.get) for policy, found in peaks.items()}
+    report["gemm_peak_backend"] = best.get("float32")
+    report["gemm_peak_gflops"] = peaks.get("float32", {}).get(best.get("float32"))
+    report["gemm_peaks"] = {  # per dtype policy: the fastest backend's GFLOP/s
+        policy: peaks[policy][backend] for policy, backend in best.items()
+    }
 
     # Interleaved rounds: every config once per mode per round, the order
     # rotated from round to round so no peer always runs first.
@@ -820,7 +871,7 @@ def main(argv=None):
 
     rows = summarize(results, configs, modes)
     report["references"] = add_ratios(rows, results, modes)
-    add_flop_efficiency(rows, sizes, report["gemm_peak_gflops"])
+    add_flop_efficiency(rows, sizes, report["gemm_peaks"])
     report["rows"] = rows
 
     # Scaling of ours on the fastest backend (the translator's best training).
@@ -924,7 +975,9 @@ def main(argv=None):
     print(table)
     print(
         f"\nGEMM peak {fmt(report['gemm_peak_gflops'], 1)} GFLOP/s "
-        f"({report['gemm_peak_backend']}); analytic train step "
+        f"({report['gemm_peak_backend']}; per dtype policy: "
+        f"{ {k: round(v, 1) for k, v in report['gemm_peaks'].items()} }); "
+        "analytic train step "
         f"{report['flops']['train_step'] / 1e9:.2f} GFLOP; load average "
         f"{report['loadavg_start'][0]:.2f} -> {report['loadavg_end'][0]:.2f}; "
         f"{report['wall_s'] / 60:.1f} min"

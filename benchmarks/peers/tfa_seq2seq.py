@@ -42,7 +42,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -162,7 +161,7 @@ def keras_version():
 
 def masked_loss(model, src, src_lengths, tgt_in, tgt_out, tgt_mask):
     tgt_lengths = tf.reduce_sum(tf.cast(tgt_mask, tf.int32), axis=1)
-    logits = model(src, src_lengths, tgt_in, tgt_lengths)
+    logits = tf.cast(model(src, src_lengths, tgt_in, tgt_lengths), tf.float32)
     return tfa.seq2seq.sequence_loss(logits, tgt_out, tf.cast(tgt_mask, logits.dtype))
 
 
@@ -187,6 +186,16 @@ class MaybeJit:
                 self.jit = False
                 self.function = tf.function(self.fn)
         return self.function(*args)
+
+
+def peak_rss_mib():
+    """This process's peak resident set (VmHWM; `ru_maxrss` would include the
+    driver's, which Linux carries across fork and exec)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
 
 
 def timed(fn, warmup, steps):
@@ -219,6 +228,7 @@ def summary(times, work):
 
 def run(args):
     tf.keras.utils.set_random_seed(args.seed)
+    tf.keras.mixed_precision.set_global_policy(args.dtype_policy)
     rng = np.random.default_rng(args.seed)
     model = TfaSeq2Seq(
         args.vocab,
@@ -273,6 +283,7 @@ def run(args):
         "warmup": args.warmup,
         "steps": args.steps,
         "seed": args.seed,
+        "dtype_policy": args.dtype_policy,
     }
 
     if args.mode == "train":
@@ -338,7 +349,7 @@ def run(args):
     result["compiled_parts"] = {k: v for k, v in report.items() if k != "errors"}
     result["compile_errors"] = report.get("errors", {})
     result["loadavg_end"] = os.getloadavg()[0]  # 1-minute load: a noisy machine
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     return result
 
 
@@ -365,6 +376,12 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=0, help="0: TF default")
     parser.add_argument("--interop-threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--dtype-policy",
+        default="float32",
+        choices=["float32", "mixed_bfloat16"],
+        help="Keras 2 global dtype policy (mixed_bfloat16: bfloat16 compute)",
+    )
     parser.add_argument("--json", default=None, help="write the result here")
     args = parser.parse_args(argv)
     if args.warmup < 1 or args.steps < 1:

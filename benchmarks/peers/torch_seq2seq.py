@@ -63,7 +63,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -181,7 +180,7 @@ class Seq2Seq(nn.Module):
 
 def masked_loss(model, src, src_lengths, tgt_in, tgt_out, tgt_mask):
     """Cross-entropy averaged over the real (unmasked) target tokens."""
-    logits = model(src, src_lengths, tgt_in)
+    logits = model(src, src_lengths, tgt_in).float()
     losses = F.cross_entropy(
         logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), reduction="none"
     )
@@ -427,6 +426,16 @@ def random_batches(generator, count, batch, length, vocab):
     ]
 
 
+def peak_rss_mib():
+    """This process's peak resident set (VmHWM; `ru_maxrss` would include the
+    driver's, which Linux carries across fork and exec)."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
 def timed(fn, warmup, steps):
     """Runs fn warmup + steps times; returns (first call s, timed step seconds)."""
     start = time.perf_counter()
@@ -469,6 +478,9 @@ def run(args):
     )
     report = {}
     compile_on = bool(args.compile)
+    autocast = torch.autocast(
+        "cpu", torch.bfloat16, enabled=args.dtype_policy == "mixed_bfloat16"
+    )
     result = {
         "peer": "torch",
         "mode": args.mode,
@@ -493,6 +505,7 @@ def run(args):
         "warmup": args.warmup,
         "steps": args.steps,
         "seed": args.seed,
+        "dtype_policy": args.dtype_policy,
     }
     sources = random_batches(generator, 4, args.batch, args.src_len, args.vocab)
     source_lengths = torch.full((args.batch,), args.src_len, dtype=torch.long)
@@ -511,9 +524,10 @@ def run(args):
             i = counter[0] % len(sources)
             counter[0] += 1
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(
-                model, sources[i], source_lengths, tgt_in[i], targets[i], tgt_mask
-            )
+            with autocast:
+                loss = loss_fn(
+                    model, sources[i], source_lengths, tgt_in[i], targets[i], tgt_mask
+                )
             loss.backward()
             optimizer_step()
             losses.append(loss.detach().item())
@@ -547,6 +561,10 @@ def run(args):
         steps_run = []
 
         def decode_all():
+            with autocast:
+                decode_batches()
+
+        def decode_batches():
             for i in range(sentences // args.batch):
                 src = sources[i % len(sources)]
                 if args.mode == "greedy":
@@ -590,7 +608,7 @@ def run(args):
             for reason, count in counters["graph_break"].items()
         }
     result["loadavg_end"] = os.getloadavg()[0]  # 1-minute load: a noisy machine
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = peak_rss_mib()
     return result
 
 
@@ -619,6 +637,12 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=0, help="0: torch default")
     parser.add_argument("--interop-threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--dtype-policy",
+        default="float32",
+        choices=["float32", "mixed_bfloat16"],
+        help="mixed_bfloat16: the model runs under torch.autocast(bfloat16)",
+    )
     parser.add_argument("--json", default=None, help="write the result here")
     args = parser.parse_args(argv)
     if args.warmup < 1 or args.steps < 1:

@@ -68,7 +68,6 @@ import functools
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -418,16 +417,26 @@ def random_data(args, rng, count=4):
     )
 
 
-def current_rss_mib():
+def proc_status_mib(field):
+    """A memory field of /proc/self/status (VmRSS: now, VmHWM: peak) in MiB.
+
+    The peak is read there, not from `ru_maxrss`: Linux carries the parent's
+    peak into `ru_maxrss` across fork and exec, so every worker would report
+    at least the driver's resident set.
+    """
     with open("/proc/self/status") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return None
 
 
+def current_rss_mib():
+    return proc_status_mib("VmRSS")
+
+
 def peak_rss_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return proc_status_mib("VmHWM")
 
 
 def fit_steps(model, args, rng, jit_compile, steps):
@@ -635,10 +644,13 @@ def run_decode(args, model, result, report):
 
 
 def run_gemm(args):
-    """float32 GEMM GFLOP/s with the backend's matmul: the best of `--gemm-reps`."""
+    """Square GEMM GFLOP/s with the backend's matmul, the best of
+    `--gemm-reps`: float32, or bfloat16 with `--dtype-policy mixed_bfloat16`."""
+    import keras
     import numpy as np
 
     backend = args.backend
+    dtype = keras.DTypePolicy(args.dtype_policy).compute_dtype
     points = []
     for size in args.gemm_sizes:
         rng = np.random.default_rng(size)
@@ -648,21 +660,25 @@ def run_gemm(args):
             import jax
 
             matmul = jax.jit(lambda x, y: x @ y)
-            a, b = jax.device_put(a), jax.device_put(b)
+            a, b = jax.device_put(a.astype(dtype)), jax.device_put(b.astype(dtype))
 
             def run(matmul=matmul, a=a, b=b):
                 matmul(a, b).block_until_ready()
         elif backend == "tensorflow":
             import tensorflow as tf
 
-            a, b = tf.constant(a), tf.constant(b)
+            a, b = tf.constant(a, dtype), tf.constant(b, dtype)
 
             def run(a=a, b=b):
                 tf.linalg.matmul(a, b).numpy()
         else:
             import torch
 
-            a, b = torch.from_numpy(a), torch.from_numpy(b)
+            torch_dtype = getattr(torch, dtype)
+            a, b = (
+                torch.from_numpy(a).to(torch_dtype),
+                torch.from_numpy(b).to(torch_dtype),
+            )
 
             def run(a=a, b=b):
                 torch.matmul(a, b)
@@ -817,6 +833,7 @@ def run(args):
         "warmup": args.warmup,
         "steps": args.steps,
         "seed": args.seed,
+        "dtype_policy": args.dtype_policy,
     }
     if args.mode == "gemm":
         result.update(run_gemm(args))
@@ -826,6 +843,9 @@ def run(args):
     elif args.mode == "memory":
         result.update(run_memory(args))
     else:
+        import keras
+
+        keras.config.set_dtype_policy(args.dtype_policy)
         model = build_model(args)
         if args.mode == "train":
             run_train(args, model, result, report)
@@ -874,6 +894,12 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=0, help="0: backend default")
     parser.add_argument("--interop-threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--dtype-policy",
+        default="float32",
+        choices=["float32", "mixed_bfloat16"],
+        help="Keras dtype policy of the model (train, greedy, beam)",
+    )
     parser.add_argument("--gemm-sizes", type=int_list, default=[1024, 2048, 4096])
     parser.add_argument("--gemm-reps", type=int, default=5)
     parser.add_argument("--axis", choices=["src_len", "batch", "vocab"])

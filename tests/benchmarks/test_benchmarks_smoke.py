@@ -42,9 +42,9 @@ def tiny_driver_args(*extra):
     return driver.parse_args(["--quick", "--rounds=1", *extra])
 
 
-def worker_args(model, mode, tmp_path, *extra):
+def worker_args(model, mode, tmp_path, *extra, precision=""):
     """The worker's arguments as the driver builds them, threads left alone."""
-    config = {"peer": model, "backend": BACKEND, "compile": FAST_COMPILE}
+    (config,) = driver.parse_configs(f"{model}:{BACKEND}:{FAST_COMPILE}{precision}")
     command = driver.command_for(
         config, mode, tiny_driver_args(), tmp_path / "out.json"
     )
@@ -88,22 +88,42 @@ def test_worker_mode(model, mode, tmp_path):
         assert result["decode_steps"] == [6]
 
 
+def test_worker_trains_under_mixed_bfloat16(tmp_path):
+    args = worker_args("translator", "train", tmp_path, precision=":bf16")
+    assert args.dtype_policy == "mixed_bfloat16"
+    keras.backend.clear_session()
+    try:
+        result = worker.run(args)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert result["dtype_policy"] == "mixed_bfloat16"
+    assert result["compile_errors"] == {} and result["tokens_per_s"] > 0
+    assert 0 < result["loss_first"] < 10  # finite: log(50) = 3.9 at the start
+
+
+def test_bad_precision_field():
+    with pytest.raises(ValueError, match="4th field can only be bf16"):
+        driver.parse_configs("translator:jax:1:fp16")
+
+
 def test_worker_gemm_scaling_and_memory(tmp_path):
     keras.backend.clear_session()
-    gemm = worker.run(
-        worker.parse_args(
-            [
-                "--backend",
-                BACKEND,
-                "--mode=gemm",
-                "--gemm-sizes=32,64",
-                "--gemm-reps=2",
-                "--interop-threads=0",
-            ]
+    for policy in ("float32", "mixed_bfloat16"):
+        gemm = worker.run(
+            worker.parse_args(
+                [
+                    "--backend",
+                    BACKEND,
+                    "--mode=gemm",
+                    "--gemm-sizes=32,64",
+                    "--gemm-reps=2",
+                    "--interop-threads=0",
+                    f"--dtype-policy={policy}",
+                ]
+            )
         )
-    )
-    assert [p["size"] for p in gemm["gemm"]] == [32, 64]
-    assert gemm["gemm_gflops_best"] > 0
+        assert [p["size"] for p in gemm["gemm"]] == [32, 64]
+        assert gemm["gemm_gflops_best"] > 0 and gemm["dtype_policy"] == policy
 
     args = worker_args("translator", "train", tmp_path)
     args.mode, args.axis, args.values, args.steps = "scaling", "src_len", [4], 1
@@ -151,30 +171,47 @@ def fake_result(config, mode, round_number, value):
 
 
 def test_driver_aggregates_ratios_table_and_plots(tmp_path):
-    configs = driver.parse_configs("tfa:tensorflow:0,torch:torch:0,translator:jax:1")
+    configs = driver.parse_configs(
+        "tfa:tensorflow:0,torch:torch:0,translator:jax:1,"
+        "tfa:tensorflow:0:bf16,translator:torch:0:bf16"
+    )
+    assert [c["dtype_policy"] for c in configs[-2:]] == ["mixed_bfloat16"] * 2
+    speeds = {
+        "tfa:tensorflow:0": 1,
+        "torch:torch:0": 2,
+        "translator:jax:1": 3,
+        "tfa:tensorflow:0:bf16": 1.25,
+        "translator:torch:0:bf16": 5,
+    }
     results = []
     for round_number, scale in enumerate([1.0, 2.0, 1.5]):
         for mode in driver.MODES:
-            results.append(fake_result("tfa:tensorflow:0", mode, round_number, scale))
-            results.append(fake_result("torch:torch:0", mode, round_number, 2 * scale))
-            results.append(
-                fake_result("translator:jax:1", mode, round_number, 3 * scale)
-            )
+            for key, speed in speeds.items():
+                results.append(fake_result(key, mode, round_number, speed * scale))
     rows = driver.summarize(results, configs, list(driver.MODES))
-    driver.add_ratios(rows, results, list(driver.MODES))
+    references = driver.add_ratios(rows, results, list(driver.MODES))
+    assert references["tfa:train"] == "tfa:tensorflow:0"
+    assert references["tfa:train:bf16"] == "tfa:tensorflow:0:bf16"
+    bf16 = rows["translator:torch:0:bf16"]
+    assert bf16["ratios"]["train_vs_tfa"] == pytest.approx(5.0)
+    assert bf16["ratios_same_policy"]["train_vs_tfa"] == pytest.approx(4.0)
     ours = rows["translator:jax:1"]
+    assert ours["ratios_same_policy"] == {}
     assert ours["modes"]["train"]["median"] == 4.5
     assert ours["modes"]["train"]["min"] == 3.0
     # Ratios are paired within each round: 3x tfa and 1.5x torch every round.
     assert ours["ratios"]["train_vs_tfa"] == pytest.approx(3.0)
     assert ours["ratios"]["beam_vs_torch"] == pytest.approx(1.5)
     sizes = driver.sizes_from(tiny_driver_args())
-    driver.add_flop_efficiency(rows, sizes, gemm_peak=1.0)
+    driver.add_flop_efficiency(rows, sizes, {"float32": 1.0, "mixed_bfloat16": 2.0})
     flops = driver.train_flops(**sizes)["train_step"]
     assert ours["modes"]["train"]["gflops_per_s"] == pytest.approx(flops * 4.5 / 1e9)
+    assert ours["modes"]["train"]["flop_efficiency"] == pytest.approx(flops * 4.5 / 1e9)
+    assert bf16["modes"]["train"]["flop_efficiency"] == pytest.approx(flops * 7.5 / 2e9)
     table = driver.text_table(rows)
     assert "translator" in table and "3.00 / 3.00 / 3.00" in table
-    assert driver.markdown_table(rows).count("\n") == 4
+    assert "mixed_bfloat16" in table and "4.00 / 4.00 / 4.00" in table
+    assert driver.markdown_table(rows).count("\n") == 6
 
     points = [
         {
@@ -228,7 +265,7 @@ def test_driver_end_to_end_on_the_torch_peer(tmp_path):
         str(ROOT / "benchmarks" / "run.py"),
         "--quick",
         "--rounds=2",
-        "--configs=torch:torch:0",
+        "--configs=torch:torch:0,torch:torch:0:bf16",
         "--modes=train",
         "--gemm=0",
         "--scaling=0",
@@ -246,12 +283,19 @@ def test_driver_end_to_end_on_the_torch_peer(tmp_path):
     assert report["process_env"]["OMP_NUM_THREADS"] == "1"
     assert report["process_env"]["OMP_WAIT_POLICY"] == "PASSIVE"
     assert report["process_env"]["MALLOC_MMAP_MAX_"] == "0"
-    assert len(report["results"]) == 2 and not any(
+    assert len(report["results"]) == 4 and not any(
         r.get("failed") for r in report["results"]
     )
     row = report["rows"]["torch:torch:0"]
     assert len(row["modes"]["train"]["per_round"]) == 2
     assert row["ratios"]["train_vs_torch"] == pytest.approx(1.0)
+    bf16 = report["rows"]["torch:torch:0:bf16"]
+    assert bf16["dtype_policy"] == "mixed_bfloat16"
+    assert bf16["ratios_same_policy"]["train_vs_torch"] == pytest.approx(1.0)
+    assert {r["dtype_policy"] for r in report["results"]} == {
+        "float32",
+        "mixed_bfloat16",
+    }
     assert (tmp_path / "smoke.md").exists()
     assert not list(tmp_path.glob(".smoke-workers*"))
 
@@ -265,9 +309,10 @@ def test_tfa_peer_through_the_driver(tmp_path):
     if BACKEND != "tensorflow":
         pytest.skip("backend-independent (Keras 2): runs in the TensorFlow session")
     args = tiny_driver_args("--threads=1")
-    config = {"peer": "tfa", "backend": "tensorflow", "compile": 0}
-    path = tmp_path / "tfa.json"
-    command = driver.command_for(config, "train", args, path)
-    result = driver.run_process(command, driver.process_env(1), path, 300)
-    assert not result.get("failed"), result.get("stderr")
-    assert result["peer"] == "tfa" and result["tokens_per_s"] > 0
+    for config in driver.parse_configs("tfa:tensorflow:0,tfa:tensorflow:0:bf16"):
+        path = tmp_path / f"tfa-{config['dtype_policy']}.json"
+        command = driver.command_for(config, "train", args, path)
+        result = driver.run_process(command, driver.process_env(1), path, 300)
+        assert not result.get("failed"), result.get("stderr")
+        assert result["peer"] == "tfa" and result["tokens_per_s"] > 0
+        assert result["dtype_policy"] == config["dtype_policy"]
