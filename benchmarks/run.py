@@ -130,6 +130,20 @@ def train_flops(
     return {"forward_parts": parts, "forward": forward, "train_step": 3 * forward}
 
 
+ENCODER_PARTS = ("encoder_gru", "attention_keys")
+
+
+def decode_flops(beam=1, **sizes):
+    """Analytic FLOPs of decoding one sentence for `tgt_len` steps: the
+    forward of `train_flops` at batch 1, the decoder's parts once per beam
+    (the encoder and the keys once per sentence)."""
+    parts = train_flops(**{**sizes, "batch": 1})["forward_parts"]
+    return sum(
+        flops if name in ENCODER_PARTS else beam * flops
+        for name, flops in parts.items()
+    )
+
+
 def peer_flops(peer, sizes):
     builtin = peer == "keras_builtin"
     return train_flops(
@@ -448,6 +462,16 @@ def add_flop_efficiency(rows, sizes, gemm_peaks):
         peak = gemm_peaks.get(row["dtype_policy"])
         if peak:
             train["flop_efficiency"] = train["gflops_per_s"] / peak
+
+
+def add_decode_gflops(rows, decode_flops_per_sentence):
+    """Analytic GFLOP/s of each row's greedy and beam decoding (sentences/s
+    x FLOPs per sentence; the built-ins' model is smaller, so not theirs)."""
+    for row in rows.values():
+        for mode, flops in decode_flops_per_sentence.items():
+            found = row["modes"].get(mode, {})
+            if "median" in found and row["peer"] != "keras_builtin":
+                found["gflops_per_s"] = found["median"] * flops / 1e9
 
 
 # ------------------------------------------------------------------ output
@@ -815,6 +839,10 @@ def main(argv=None):
         "flops_keras_builtin": train_flops(
             **sizes, input_feeding=False, attention_projections=False
         ),
+        "decode_flops_per_sentence": {
+            "greedy": decode_flops(**sizes),
+            "beam": decode_flops(beam=args.beam, **sizes),
+        },
     }
 
     # GEMM throughput, once per Keras backend (each in its own process), and
@@ -872,6 +900,7 @@ def main(argv=None):
     rows = summarize(results, configs, modes)
     report["references"] = add_ratios(rows, results, modes)
     add_flop_efficiency(rows, sizes, report["gemm_peaks"])
+    add_decode_gflops(rows, report["decode_flops_per_sentence"])
     report["rows"] = rows
 
     # Scaling of ours on the fastest backend (the translator's best training).

@@ -252,6 +252,22 @@ def test_flop_count_of_the_reference_model():
     assert parts["output_projection"] == 64 * 12 * 2 * 512 * 5000
     assert parts["encoder_gru"] == 64 * 12 * 3 * 2 * (256 + 512) * 512
     assert driver.train_flops()["train_step"] == 3 * sum(parts.values())
+    # Greedy decoding of one sentence is the forward of one sequence; beam k
+    # runs the decoder's parts k times over one encoding.
+    greedy = driver.decode_flops()
+    assert greedy == driver.train_flops()["forward"] / 64
+    encoder = (parts["encoder_gru"] + parts["attention_keys"]) / 64
+    assert driver.decode_flops(beam=5) == pytest.approx(5 * greedy - 4 * encoder)
+
+
+def test_decode_gflops():
+    rows = {
+        "ours": {"peer": "translator", "modes": {"greedy": {"median": 10.0}}},
+        "builtin": {"peer": "keras_builtin", "modes": {"greedy": {"median": 10.0}}},
+    }
+    driver.add_decode_gflops(rows, {"greedy": 2e9, "beam": 5e9})
+    assert rows["ours"]["modes"]["greedy"]["gflops_per_s"] == 20.0
+    assert "gflops_per_s" not in rows["builtin"]["modes"]["greedy"]
 
 
 @pytest.mark.skipif(
