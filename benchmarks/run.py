@@ -433,15 +433,15 @@ def add_ratios(rows, results, modes):
                     references[f"{peer}:{mode}{suffix}"] = best
     for key, row in rows.items():
         row["ratios"], row["ratios_same_policy"] = {}, {}
-        suffix = ":bf16" if row["dtype_policy"] == "mixed_bfloat16" else None
-        for mode in row["modes"]:
-            if "median" not in row["modes"][mode]:
+        suffixes = {"ratios": ""}
+        if row["dtype_policy"] == "mixed_bfloat16":
+            suffixes["ratios_same_policy"] = ":bf16"
+        for mode, found in row["modes"].items():
+            if "median" not in found:
                 continue
             for peer in ("tfa", "torch"):
-                for name, ref in (("ratios", ""), ("ratios_same_policy", suffix)):
-                    reference = (
-                        None if ref is None else references.get(f"{peer}:{mode}{ref}")
-                    )
+                for name, suffix in suffixes.items():
+                    reference = references.get(f"{peer}:{mode}{suffix}")
                     if reference:
                         row[name][f"{mode}_vs_{peer}"] = paired_ratios(
                             results, key, reference, mode
