@@ -298,6 +298,11 @@ def mode_flags(args, mode):
     ]
 
 
+def worker_command(backend, *flags):
+    """The command line of one Keras worker process on `backend`."""
+    return [sys.executable, str(WORKER), f"--backend={backend}", *flags]
+
+
 def command_for(config, mode, args, json_path):
     peer = config["peer"]
     flags = size_flags(args) + mode_flags(args, mode)
@@ -310,13 +315,7 @@ def command_for(config, mode, args, json_path):
         return [str(args.tfa_python), str(PEERS / "tfa_seq2seq.py"), *flags]
     if peer == "torch":
         return [sys.executable, str(PEERS / "torch_seq2seq.py"), *flags]
-    return [
-        sys.executable,
-        str(WORKER),
-        f"--backend={config['backend']}",
-        f"--model={peer}",
-        *flags,
-    ]
+    return worker_command(config["backend"], f"--model={peer}", *flags)
 
 
 def run_process(command, env_extra, json_path, timeout, backend=None, log=None):
@@ -856,16 +855,14 @@ def main(argv=None):
                 suffix = "" if policy == "float32" else "-bf16"
                 log(f"gemm on {backend}{suffix}")
                 path = scratch / f"gemm-{backend}{suffix}.json"
-                command = [
-                    sys.executable,
-                    str(WORKER),
-                    f"--backend={backend}",
+                command = worker_command(
+                    backend,
                     "--mode=gemm",
                     f"--gemm-sizes={args.gemm_sizes}",
                     f"--threads={args.threads}",
                     f"--dtype-policy={policy}",
                     f"--json={path}",
-                ]
+                )
                 found = run_process(command, env, path, args.timeout, backend, log)
                 gemm[backend + suffix] = found
                 if not found.get("failed"):
@@ -913,10 +910,8 @@ def main(argv=None):
             values = getattr(args, f"scaling_{axis}")
             log(f"scaling {axis} on {fastest}: {values}")
             path = scratch / f"scaling-{axis}.json"
-            command = [
-                sys.executable,
-                str(WORKER),
-                f"--backend={backend}",
+            command = worker_command(
+                backend,
                 "--model=translator",
                 "--mode=scaling",
                 f"--compile={flag}",
@@ -926,7 +921,7 @@ def main(argv=None):
                 f"--steps={args.scaling_steps}",
                 "--warmup=2",
                 f"--json={path}",
-            ]
+            )
             result = run_process(command, env, path, args.timeout, backend, log)
             result["config"] = fastest
             scaling[axis] = result
@@ -959,10 +954,8 @@ def main(argv=None):
                     continue
                 log(f"memory {model} vocab {vocab} on {backend}")
                 path = scratch / f"memory-{model}-{vocab}.json"
-                command = [
-                    sys.executable,
-                    str(WORKER),
-                    f"--backend={backend}",
+                command = worker_command(
+                    backend,
                     f"--model={model}",
                     "--mode=memory",
                     f"--vocab={vocab}",
@@ -973,7 +966,7 @@ def main(argv=None):
                     f"--tgt-len={args.tgt_len}",
                     f"--threads={args.threads}",
                     f"--json={path}",
-                ]
+                )
                 result = run_process(command, env, path, args.timeout, backend, log)
                 point["result"] = result
                 if not result.get("failed"):
