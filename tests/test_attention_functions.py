@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from conftest import (
     NP_MONOTONIC,
+    gradient,
     np_cumprod_exclusive,
     np_hardmax,
     np_monotonic_hard,
@@ -16,6 +17,7 @@ from keras import ops
 
 from keras_seq2seq.attention import (
     context,
+    functions,
     hardmax,
     monotonic_attention,
     safe_cumprod,
@@ -284,3 +286,47 @@ def test_context_known_values():
     memory = tensor([[[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]]])
     alignments = tensor([[0.5, 0.25, 0.25]])
     np.testing.assert_allclose(numpy(context(alignments, memory)), [[1.5, 1.5]], **TOL)
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["plain", "normalize"])
+def test_additive_score_value_and_gradients_match_numpy(normalize):
+    # The tanh is recomputed in the backward pass (`keras.remat`): the
+    # gradients must still be exact, for every input.
+    q = RNG.normal(size=(2, 3, 4)).astype("float32")
+    k = RNG.normal(size=(2, 5, 4)).astype("float32")
+    v = RNG.normal(size=(4,)).astype("float32")
+    g, b = (np.float32(0.7), RNG.normal(size=(4,)).astype("float32"))
+    weights = RNG.normal(size=(2, 3, 5)).astype("float32")
+    inputs = {"processed_query": q, "keys": k, "v": v}
+
+    effective_v = g * v / np.sqrt(np.sum(v**2)) if normalize else v
+    hidden = q[:, :, None, :] + k[:, None, :, :] + (b if normalize else 0.0)
+    tanh = np.tanh(hidden)
+    d_hidden = weights[..., None] * effective_v * (1.0 - tanh**2)
+    d_effective_v = np.einsum("bqm,bqmu->u", weights, tanh)
+    if normalize:  # through g * v / |v|
+        norm = np.sqrt(np.sum(v**2))
+        d_v = g / norm * (d_effective_v - v * np.dot(v, d_effective_v) / norm**2)
+    else:
+        d_v = d_effective_v
+    want = {
+        "processed_query": d_hidden.sum(axis=2),
+        "keys": d_hidden.sum(axis=1),
+        "v": d_v,
+    }
+
+    def score(**values):
+        args = {**inputs, **values}
+        if normalize:
+            args.update(g=g, b=b)
+        return functions.additive_score(**args)
+
+    np.testing.assert_allclose(
+        numpy(score()), np.einsum("bqmu,u->bqm", tanh, effective_v), **TOL
+    )
+    for name, value in inputs.items():
+        got = gradient(
+            lambda x, name=name: ops.sum(ops.multiply(score(**{name: x}), weights)),
+            value,
+        )
+        np.testing.assert_allclose(numpy(got), want[name], rtol=1e-4, atol=1e-5)

@@ -15,25 +15,38 @@ MASKED_SCORE = -1e9  # large negative in float32; exp() of it is exactly 0.
 MONOTONIC_MODES = ("parallel", "recursive", "hard")
 
 
+def _tanh_score(processed_query, keys, v):
+    hidden = ops.expand_dims(processed_query, 2) + ops.expand_dims(keys, 1)
+    # einsum: the gradient of `sum(tanh(hidden) * v, -1)` took XLA:CPU twice
+    # as long at 64 source steps.
+    return ops.einsum("...u,u->...", ops.tanh(hidden), v)
+
+
+# The tanh of every query/key pair, `(batch, query_time, memory_time, units)`,
+# is the largest tensor of an attention step: recomputing it in the backward
+# pass instead of keeping it for every decoder step made a JAX training step
+# of 64 x 64 tokens 1.25x faster and halved its peak memory.
+_remat_tanh_score = keras.remat(_tanh_score)
+
+
 def additive_score(processed_query, keys, v, g=None, b=None):
     """Bahdanau score `v . tanh(query + keys [+ b])` for every query/key pair.
 
     With `g` (a scalar) the vector `v` is weight-normalised to `g * v / |v|`
     and the bias `b` is added inside the tanh (Salimans & Kingma 2016), as in
-    tfa's `BahdanauAttention(normalize=True)`.
+    tfa's `BahdanauAttention(normalize=True)`. The tanh is recomputed in the
+    backward pass (`keras.remat`), not kept.
 
     Example:
     >>> q, k, v = ops.ones((2, 3, 4)), ops.ones((2, 5, 4)), ops.ones((4,))
     >>> tuple(additive_score(q, k, v).shape)
     (2, 3, 5)
     """
-    hidden = ops.expand_dims(processed_query, 2) + ops.expand_dims(keys, 1)
+    v = ops.convert_to_tensor(v)  # a Keras variable is not a tensor to `remat`
     if g is not None:
-        v = g * v * ops.rsqrt(ops.sum(ops.square(v)))
-        hidden = hidden + b
-    # A sum, not a matmul: TensorFlow lowers a rank-4 by rank-1 matmul to a
-    # tensordot whose gradient XLA cannot compile inside a loop.
-    return ops.sum(ops.tanh(hidden) * v, axis=-1)
+        v = ops.multiply(g, v * ops.rsqrt(ops.sum(ops.square(v))))
+        processed_query = ops.add(processed_query, b)
+    return _remat_tanh_score(processed_query, keys, v)
 
 
 def multiplicative_score(query, keys, scale=None):
