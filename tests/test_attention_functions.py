@@ -290,8 +290,8 @@ def test_context_known_values():
 
 @pytest.mark.parametrize("normalize", [False, True], ids=["plain", "normalize"])
 def test_additive_score_value_and_gradients_match_numpy(normalize):
-    # The tanh is recomputed in the backward pass (`keras.remat`): the
-    # gradients must still be exact, for every input.
+    # On JAX and TensorFlow the tanh is recomputed in the backward pass
+    # (`recompute_in_backward`): the gradients must still be exact.
     q = RNG.normal(size=(2, 3, 4)).astype("float32")
     k = RNG.normal(size=(2, 5, 4)).astype("float32")
     v = RNG.normal(size=(4,)).astype("float32")

@@ -69,7 +69,8 @@ class BahdanauAttention(AttentionMechanism):
         return ops.matmul(memory, self.memory_kernel)
 
     def score(self, query, keys):
-        # einsum, not matmul: see `functions.additive_score` (TensorFlow XLA).
+        # einsum, not matmul: TensorFlow lowers a batched matmul by a matrix to
+        # a tensordot whose gradient XLA cannot compile inside a loop.
         processed_query = ops.einsum("...d,du->...u", query, self.query_kernel)
         return functions.additive_score(
             processed_query, keys, self.attention_v, self.attention_g, self.attention_b

@@ -14,10 +14,13 @@ GreedySearchOutput.__doc__ = """What `greedy_search` returns.
 Attributes:
     tokens: int32 `[batch, time]`, the chosen tokens (the start token excluded,
         the `end_token` included).
-    logits: `[batch, time, vocab]`, the step function's logits at each step.
+    log_probs: float32 `[batch, time]`, the log-probability of each chosen
+        token (the log-softmax of the step's logits at that token).
     lengths: int32 `[batch]`, steps per row, counting the `end_token` step.
     state: the state after the last step (per row: after its `end_token` when
         `impute_finished` is True).
+    attention: `[batch, time, ...]`, what `attention_fn` read after each step,
+        or None without `attention_fn`.
 """
 
 
