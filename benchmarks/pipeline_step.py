@@ -31,6 +31,7 @@ def measure(args):
 
     from keras_seq2seq.backend.compile import training_jit_compile
     from keras_seq2seq.backend.glibc_malloc import keep_freed_memory
+    from keras_seq2seq.optimizers import FusedAdam
     from keras_seq2seq.translate import distribute
     from keras_seq2seq.translate.batching import BucketedBatches
     from keras_seq2seq.translate.corpus import default_corpus_path, read_pairs
@@ -70,7 +71,7 @@ def measure(args):
     )
     model.build()
     model.compile(
-        optimizer=keras.optimizers.Adam(DEFAULT_LEARNING_RATE, clipnorm=1.0),
+        optimizer=FusedAdam(DEFAULT_LEARNING_RATE, clipnorm=1.0),
         loss=distribute.token_mean_loss(),
         jit_compile={
             "train": training_jit_compile(),

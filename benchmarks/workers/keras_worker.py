@@ -470,14 +470,15 @@ def fit_steps(model, args, rng, jit_compile, steps):
             self.losses.append(float(keras.ops.convert_to_numpy(logs["loss"])))
             self.times.append(time.perf_counter() - self.start)
 
-    if args.model == "translator":  # the loss `keras-seq2seq train` compiles with
+    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if args.model == "translator":  # what `keras-seq2seq train` compiles with
+        from keras_seq2seq.optimizers import FusedAdam
         from keras_seq2seq.translate.distribute import token_mean_loss
 
-        loss = token_mean_loss()
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        optimizer, loss = FusedAdam(learning_rate=1e-3), token_mean_loss()
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        optimizer=optimizer,
         loss=loss,
         jit_compile=jit_compile,
     )

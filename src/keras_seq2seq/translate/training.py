@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from keras_seq2seq.backend.compile import training_jit_compile
+from keras_seq2seq.optimizers import FusedAdam
 from keras_seq2seq.translate import callbacks as pipeline_callbacks
 from keras_seq2seq.translate import distribute, model_dir
 from keras_seq2seq.translate.batching import BucketedBatches
@@ -264,7 +265,7 @@ def train(
         )
         model.build()
         model.compile(
-            optimizer=keras.optimizers.Adam(
+            optimizer=FusedAdam(
                 learning_rate=options["learning_rate"], clipnorm=options["clipnorm"]
             ),
             # The mean over the real target tokens of each global batch, on
@@ -286,7 +287,7 @@ def train(
         config["model"]["parameters"] = int(model.count_params())
         log(
             f"model: {_describe_model(model)}, {model.count_params():,} parameters; "
-            f"Adam(learning_rate={options['learning_rate']:g}, "
+            f"FusedAdam(learning_rate={options['learning_rate']:g}, "
             f"clipnorm={options['clipnorm']:g}), rate held for "
             f"{options['learning_rate_hold']:.0%} of the minutes; label smoothing "
             f"{options['label_smoothing']:g}; dtype policy {options['dtype_policy']}; "

@@ -1,0 +1,40 @@
+"""Keras' Adam update as PyTorch's fused kernel (`torch._fused_adam_`)."""
+
+import functools
+import math
+
+import torch
+
+
+@functools.cache
+def fused_adam_available():
+    """True where `torch._fused_adam_` runs on the CPU (PyTorch 2.4 and newer)."""
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    return (major, minor) >= (2, 4)
+
+
+@torch.no_grad()
+def fused_adam_update(
+    variable, gradient, m, v, step, learning_rate, beta_1, beta_2, epsilon
+):
+    """Updates `variable`, `m` and `v` in place as `keras.optimizers.Adam` does.
+
+    `step` counts from 1. Keras adds `epsilon` to `sqrt(v)` before the bias
+    correction of the second moment, PyTorch after it: dividing it by
+    `sqrt(1 - beta_2 ** step)` gives Keras' update.
+    """
+    torch._fused_adam_(
+        [variable],
+        [gradient],
+        [m],
+        [v],
+        [],
+        [torch.tensor(float(step))],
+        lr=float(learning_rate),
+        beta1=beta_1,
+        beta2=beta_2,
+        weight_decay=0.0,
+        eps=epsilon / math.sqrt(1.0 - beta_2**step),
+        amsgrad=False,
+        maximize=False,
+    )
