@@ -67,3 +67,22 @@ def test_fused_adam_trains_a_model_and_reloads(tmp_path):
     np.testing.assert_allclose(
         restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6
     )
+
+
+def test_fused_adam_in_a_compiled_train_step():
+    # jit_compile=True: XLA on JAX and TensorFlow, torch.compile on torch (which
+    # cannot trace the fused kernel: the traced step gets Keras' update).
+    x = RNG.normal(size=(32, 3)).astype("float32")
+    y = RNG.normal(size=(32, 2)).astype("float32")
+
+    def fit(optimizer):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential(
+            [keras.Input((3,)), keras.layers.Dense(4, "tanh"), keras.layers.Dense(2)]
+        )
+        model.compile(optimizer=optimizer, loss="mse", jit_compile=True)
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+        return model.get_weights()
+
+    for got, want in zip(fit(FusedAdam(0.01)), fit(keras.optimizers.Adam(0.01))):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -1,16 +1,18 @@
 """Keras' Adam update as PyTorch's fused kernel (`torch._fused_adam_`)."""
 
-import functools
 import math
 
 import torch
 
+# PyTorch 2.4 is the first with a CPU kernel.
+_HAS_CPU_KERNEL = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 4)
 
-@functools.cache
+
 def fused_adam_available():
-    """True where `torch._fused_adam_` runs on the CPU (PyTorch 2.4 and newer)."""
-    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
-    return (major, minor) >= (2, 4)
+    """True where `torch._fused_adam_` can run: PyTorch 2.4 or newer, and not
+    while `torch.compile` traces (it cannot trace the kernel; the traced step
+    gets Keras' update instead)."""
+    return _HAS_CPU_KERNEL and not torch.compiler.is_compiling()
 
 
 @torch.no_grad()
