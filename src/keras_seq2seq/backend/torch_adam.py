@@ -27,11 +27,11 @@ def fused_adam_update(
     """
     torch._fused_adam_(
         [variable],
-        [gradient],
+        [gradient.to(variable.dtype)],
         [m],
         [v],
         [],
-        [torch.tensor(float(step))],
+        [torch.tensor(float(step), device=variable.device)],
         lr=float(learning_rate),
         beta1=beta_1,
         beta2=beta_2,
