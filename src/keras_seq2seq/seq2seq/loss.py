@@ -89,6 +89,30 @@ def _count_nonzero(weights, axis=None):
     return ops.sum(ops.cast(ops.not_equal(weights, 0.0), "float32"), axis=axis)
 
 
+def sparse_crossentropy(targets, logits, smoothing=0.0):
+    """Cross-entropy of integer `targets` against `logits` (last axis: classes).
+
+    `-log softmax(logits)[target]`, computed as `logsumexp(logits) -
+    logits[target]`: two reductions and a gather, with no one-hot targets or
+    log-probabilities of the logits' size (Keras' sparse cross-entropy on
+    torch also moves the class axis). With `smoothing`, the target
+    distribution puts `1 - smoothing` on the target and spreads `smoothing`
+    evenly over all classes.
+
+    Example:
+    >>> logits = ops.log(ops.convert_to_tensor([[0.5, 0.25, 0.25]]))
+    >>> round(float(sparse_crossentropy(ops.convert_to_tensor([0]), logits)[0]), 4)
+    0.6931
+    """
+    log_normalizer = ops.logsumexp(logits, axis=-1)
+    indices = ops.expand_dims(ops.cast(targets, "int32"), -1)
+    loss = log_normalizer - ops.take_along_axis(logits, indices, axis=-1)[..., 0]
+    if smoothing:
+        uniform = log_normalizer - ops.mean(logits, axis=-1)
+        loss = (1 - smoothing) * loss + smoothing * uniform
+    return loss
+
+
 def _crossentropy(logits, targets, softmax_loss_function):
     """Per-step loss of shape (batch, time), in float32."""
     if softmax_loss_function is not None:
@@ -105,9 +129,7 @@ def _crossentropy(logits, targets, softmax_loss_function):
         return ops.categorical_crossentropy(
             ops.cast(targets, "float32"), logits, from_logits=True
         )
-    return ops.sparse_categorical_crossentropy(
-        ops.cast(targets, "int32"), logits, from_logits=True
-    )
+    return sparse_crossentropy(targets, logits)
 
 
 def sequence_loss(

@@ -3,8 +3,8 @@ target distribution puts `1 - smoothing` on the target token and spreads
 `smoothing` evenly over the whole vocabulary (Szegedy et al., 2016)."""
 
 import keras
-from keras import ops
 
+from keras_seq2seq.seq2seq.loss import sparse_crossentropy
 from keras_seq2seq.validation import check_fraction
 
 
@@ -41,16 +41,7 @@ class LabelSmoothedCrossentropy(keras.losses.Loss):
         self.smoothing = check_fraction("smoothing", smoothing)
 
     def call(self, y_true, y_pred):
-        # -log p[i] = logsumexp - logit[i]: two reductions and a gather over
-        # the logits, no one-hot targets or log-probabilities of their size.
-        log_normalizer = ops.logsumexp(y_pred, axis=-1)
-        targets = ops.expand_dims(ops.cast(y_true, "int32"), -1)
-        target_logits = ops.take_along_axis(y_pred, targets, axis=-1)[..., 0]
-        loss = log_normalizer - target_logits
-        if self.smoothing:
-            uniform = log_normalizer - ops.mean(y_pred, axis=-1)
-            loss = (1 - self.smoothing) * loss + self.smoothing * uniform
-        return loss
+        return sparse_crossentropy(y_true, y_pred, self.smoothing)
 
     def get_config(self):
         return {**super().get_config(), "smoothing": self.smoothing}
