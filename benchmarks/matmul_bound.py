@@ -19,6 +19,7 @@ are not counted. Compiled with `keras_seq2seq.backend.compile_function`:
 """
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -33,6 +34,7 @@ from keras_seq2seq.backend.compile import compile_function
 from keras_seq2seq.backend.decoding import scan
 
 KINDS = ("forward", "input_grad", "weight_grad")
+SIZES = ("batch", "src_len", "tgt_len", "vocab", "embed", "units")
 
 
 def step_matmuls(batch, src_len, tgt_len, vocab, embed, units):
@@ -94,9 +96,8 @@ def median_seconds(fn, args, reps):
 def measure(args):
     rng = np.random.default_rng(0)
     rows = []
-    for name, m, k, n, steps in step_matmuls(
-        args.batch, args.src_len, args.tgt_len, args.vocab, args.embed, args.units
-    ):
+    sizes = {name: getattr(args, name) for name in SIZES}
+    for name, m, k, n, steps in step_matmuls(**sizes):
         lead = (steps,) if steps else ()
         w = ops.convert_to_tensor(rng.standard_normal((k, n), dtype="float32"))
         x = ops.convert_to_tensor(rng.standard_normal(lead + (m, k), dtype="float32"))
@@ -120,13 +121,15 @@ def measure(args):
     gflop = sum(r["gflop"] for r in rows)
     bound = sum(r["ms"] for r in rows)
     batched = sum(r["batched_ms"] for r in rows)
+    backend = keras.backend.backend()
     return {
-        "backend": keras.backend.backend(),
-        "keras": keras.__version__,
-        "sizes": {
-            k: getattr(args, k)
-            for k in ("batch", "src_len", "tgt_len", "vocab", "embed", "units")
+        "backend": backend,
+        "versions": {
+            "keras": keras.__version__,
+            backend: importlib.import_module(backend).__version__,
         },
+        "cpu_count": os.cpu_count(),
+        "sizes": sizes,
         "reps": args.reps,
         "loadavg_start": os.getloadavg()[0],
         "matmuls": rows,
@@ -174,7 +177,7 @@ def parse_args(argv=None):
         parser.add_argument(flag, type=int, default=default)
     parser.add_argument("--json", default=None, help="write the result here")
     args = parser.parse_args(argv)
-    for name in ("batch", "src_len", "tgt_len", "vocab", "embed", "units", "reps"):
+    for name in (*SIZES, "reps"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     return args

@@ -31,6 +31,7 @@ def test_matmul_bound_times_every_weight_matmul_of_a_step(tmp_path):
     bound.main([*flags, "--reps=1", f"--json={out}"])
     result = json.loads(out.read_text())
     assert result["backend"] == keras.backend.backend()
+    assert result["versions"]["keras"] == keras.__version__
     parts = driver.train_flops(**SIZES)["forward_parts"]
     weight_matmuls = (
         sum(parts.values()) - parts["attention_scores"] - parts["attention_context"]
