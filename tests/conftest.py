@@ -1,9 +1,23 @@
 """Shared test helpers: NumPy references of the attention math, written from the
-papers, and a gradient on the current backend."""
+papers, a gradient on the current backend, and the benchmark scripts' modules."""
+
+import importlib.util
+import pathlib
 
 import keras
 import numpy as np
 import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_benchmark(path):
+    """The module of the script `benchmarks/<path>`, loaded from its file."""
+    file = BENCHMARKS / path
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def np_softmax(scores, mask=None):

@@ -10,7 +10,6 @@ peer needs ``.venv-tfa`` (which CI does not build): that part is skipped with
 the reason when it is missing.
 """
 
-import importlib.util
 import json
 import pathlib
 import subprocess
@@ -18,6 +17,7 @@ import sys
 
 import keras
 import pytest
+from conftest import load_benchmark
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TFA_PYTHON = ROOT / ".venv-tfa" / "bin" / "python"
@@ -27,15 +27,8 @@ BACKEND = keras.backend.backend()
 FAST_COMPILE = {"jax": 1, "tensorflow": 0, "torch": 0}[BACKEND]
 
 
-def load(name, path):
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-driver = load("benchmarks_run", "benchmarks/run.py")
-worker = load("benchmarks_keras_worker", "benchmarks/workers/keras_worker.py")
+driver = load_benchmark("run.py")
+worker = load_benchmark("workers/keras_worker.py")
 
 
 def tiny_driver_args(*extra):

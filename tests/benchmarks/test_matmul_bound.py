@@ -2,26 +2,15 @@
 backend: the figures mean nothing; the test keeps the script from rotting and
 checks its FLOP count against the driver's analytic one (`run.train_flops`)."""
 
-import importlib.util
 import json
-import pathlib
 
 import keras
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def load(name, path):
-    spec = importlib.util.spec_from_file_location(name, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bound = load("benchmarks_matmul_bound", "benchmarks/matmul_bound.py")
-driver = load("benchmarks_run", "benchmarks/run.py")
+bound = load_benchmark("matmul_bound.py")
+driver = load_benchmark("run.py")
 SIZES = dict(batch=4, src_len=3, tgt_len=2, vocab=11, embed=5, units=6)
 
 

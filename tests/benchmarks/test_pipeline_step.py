@@ -5,22 +5,15 @@ the script from rotting and checks that it compiles the model the way
 `keras-seq2seq train` does."""
 
 import gzip
-import importlib.util
-import pathlib
 
 import keras
+from conftest import load_benchmark
 
 from keras_seq2seq.translate import default_corpus_path
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
 
 def test_pipeline_step_measures_the_default_model(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "benchmarks_pipeline_step", ROOT / "benchmarks" / "pipeline_step.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("pipeline_step.py")
     lines = gzip.decompress(default_corpus_path().read_bytes()).split(b"\n")
     corpus = tmp_path / "pairs.txt"
     corpus.write_bytes(b"\n".join(lines[::20]) + b"\n")

@@ -12,6 +12,7 @@ import pathlib
 import subprocess
 
 import pytest
+from conftest import load_benchmark
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PEER_PATH = ROOT / "benchmarks" / "peers" / "tfa_seq2seq.py"
@@ -94,7 +95,6 @@ def test_torch_peer_matches_tfa_peer_on_the_same_weights(tmp_path):
     torch = pytest.importorskip("torch")
     if not TFA_PYTHON.exists():
         pytest.skip(f"{TFA_PYTHON.relative_to(ROOT)} is missing; CI does not build it")
-    import importlib.util
 
     import numpy as np
 
@@ -108,11 +108,7 @@ def test_torch_peer_matches_tfa_peer_on_the_same_weights(tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     data = dict(np.load(dump))
 
-    spec = importlib.util.spec_from_file_location(
-        "torch_seq2seq_peer", PEER_PATH.parent / "torch_seq2seq.py"
-    )
-    peer = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(peer)
+    peer = load_benchmark("peers/torch_seq2seq.py")
 
     def weight(suffix):
         (value,) = [v for k, v in data.items() if k.endswith(suffix)]

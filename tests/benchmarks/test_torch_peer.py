@@ -4,7 +4,6 @@ The peer does not use Keras, so these tests behave the same under every
 KERAS_BACKEND; they only need torch (skipped cleanly without it).
 """
 
-import importlib.util
 import itertools
 import json
 import math
@@ -13,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import load_benchmark
 
 torch = pytest.importorskip("torch")
 
@@ -24,14 +24,7 @@ PEER_PATH = (
 )
 
 
-def load_peer():
-    spec = importlib.util.spec_from_file_location("torch_seq2seq_peer", PEER_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-peer = load_peer()
+peer = load_benchmark("peers/torch_seq2seq.py")
 
 
 @pytest.fixture(autouse=True)
