@@ -18,10 +18,17 @@ MONOTONIC_MODES = ("parallel", "recursive", "hard")
 
 
 def _tanh_score(processed_query, keys, v):
-    hidden = ops.expand_dims(processed_query, 2) + ops.expand_dims(keys, 1)
+    hidden = ops.tanh(ops.expand_dims(processed_query, 2) + ops.expand_dims(keys, 1))
+    dtype = hidden.dtype
+    if keras.backend.standardize_dtype(dtype) == "float16":
+        # The sum over `units` is accumulated in float32: TensorFlow's oneDNN
+        # contraction of float16 with a vector returns wrong sums on CPUs with
+        # AVX512-FP16 (weights off by up to 0.3), and float16 keeps only 11
+        # bits for a sum of many terms. bfloat16 kernels accumulate in float32.
+        hidden, v = ops.cast(hidden, "float32"), ops.cast(v, "float32")
     # einsum: the gradient of `sum(tanh(hidden) * v, -1)` took XLA:CPU twice
     # as long at 64 source steps.
-    return ops.einsum("...u,u->...", ops.tanh(hidden), v)
+    return ops.cast(ops.einsum("...u,u->...", hidden, v), dtype)
 
 
 # The tanh of every query/key pair, `(batch, query_time, memory_time, units)`,
