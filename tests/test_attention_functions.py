@@ -128,6 +128,21 @@ def test_probabilities_in_low_precision(fn, dtype):
     np.testing.assert_allclose(out, reference(low, mask), atol=1e-2)
 
 
+@pytest.mark.parametrize(
+    "subscripts, shapes",
+    [("...u,u->...", [(2, 3, 4096), (4096,)]), ("bd,du->bu", [(2, 4096), (4096, 3)])],
+)
+def test_float16_einsum_accumulates_in_float32(subscripts, shapes):
+    # 4096 + 1 is not a float16 number: a float16 accumulator stops at 4096
+    # or rounds, while a float32 one gives the exact 5120, which float16 holds.
+    values = [np.full(shape, 1.25, "float32") for shape in shapes]
+    values[-1] = np.ones(shapes[-1], "float32")
+    got = functions.einsum(subscripts, *(tensor(v, "float16") for v in values))
+    assert keras.backend.standardize_dtype(got.dtype) == "float16"
+    want = np.einsum(subscripts, *values)
+    np.testing.assert_array_equal(numpy(ops.cast(got, "float32")), want)
+
+
 # ---------------------------------------------------------------- safe_cumprod
 
 

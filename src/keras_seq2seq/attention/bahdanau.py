@@ -71,7 +71,7 @@ class BahdanauAttention(AttentionMechanism):
     def score(self, query, keys):
         # einsum, not matmul: TensorFlow lowers a batched matmul by a matrix to
         # a tensordot whose gradient XLA cannot compile inside a loop.
-        processed_query = ops.einsum("...d,du->...u", query, self.query_kernel)
+        processed_query = functions.einsum("...d,du->...u", query, self.query_kernel)
         return functions.additive_score(
             processed_query, keys, self.attention_v, self.attention_g, self.attention_b
         )

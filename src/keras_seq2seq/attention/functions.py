@@ -17,18 +17,32 @@ MASKED_SCORE = -1e9  # large negative in float32; exp() of it is exactly 0.
 MONOTONIC_MODES = ("parallel", "recursive", "hard")
 
 
+def einsum(subscripts, *operands):
+    """`ops.einsum` whose float16 sums are accumulated in float32.
+
+    TensorFlow runs a float16 einsum through oneDNN on CPUs with AVX512-FP16,
+    whose sums there come out wrong (attention weights off by up to 0.3), and
+    float16 keeps 11 bits for a sum of many terms. The result keeps the
+    operands' dtype; other dtypes go straight to `ops.einsum`.
+
+    Example:
+    >>> x = ops.ones((2, 3), dtype="float16")
+    >>> y = einsum("bu,u->b", x, ops.ones((3,), dtype="float16"))
+    >>> keras.backend.standardize_dtype(y.dtype), ops.convert_to_numpy(y).tolist()
+    ('float16', [3.0, 3.0])
+    """
+    dtype = keras.backend.standardize_dtype(operands[0].dtype)
+    if dtype != "float16":
+        return ops.einsum(subscripts, *operands)
+    widened = [ops.cast(operand, "float32") for operand in operands]
+    return ops.cast(ops.einsum(subscripts, *widened), dtype)
+
+
 def _tanh_score(processed_query, keys, v):
-    hidden = ops.tanh(ops.expand_dims(processed_query, 2) + ops.expand_dims(keys, 1))
-    dtype = hidden.dtype
-    if keras.backend.standardize_dtype(dtype) == "float16":
-        # The sum over `units` is accumulated in float32: TensorFlow's oneDNN
-        # contraction of float16 with a vector returns wrong sums on CPUs with
-        # AVX512-FP16 (weights off by up to 0.3), and float16 keeps only 11
-        # bits for a sum of many terms. bfloat16 kernels accumulate in float32.
-        hidden, v = ops.cast(hidden, "float32"), ops.cast(v, "float32")
+    hidden = ops.expand_dims(processed_query, 2) + ops.expand_dims(keys, 1)
     # einsum: the gradient of `sum(tanh(hidden) * v, -1)` took XLA:CPU twice
     # as long at 64 source steps.
-    return ops.cast(ops.einsum("...u,u->...", hidden, v), dtype)
+    return einsum("...u,u->...", ops.tanh(hidden), v)
 
 
 # The tanh of every query/key pair, `(batch, query_time, memory_time, units)`,
