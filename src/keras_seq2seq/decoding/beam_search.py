@@ -248,7 +248,7 @@ def beam_search_step(
         accumulated_attention=accumulated,
     )
     if coverage_penalty_weight != 0:
-        split = ops.reshape(accumulated, (-1,) + tuple(accumulated.shape[2:]))
+        split = ops.reshape(accumulated, (-1,) + tuple(ops.shape(accumulated)[2:]))
         next_state = next_state._replace(
             accumulated_attention=ops.reshape(
                 gather_beams(split, parent_ids), ops.shape(accumulated)
@@ -287,7 +287,7 @@ def _check_end_token(end_token, vocab):
 
 
 def _split(x, beam_width):
-    return ops.reshape(x, (-1, beam_width) + tuple(x.shape[1:]))
+    return ops.reshape(x, (-1, beam_width) + tuple(ops.shape(x)[1:]))
 
 
 class BeamPool(
@@ -425,7 +425,7 @@ def beam_search(
         )
         outputs = (chosen.word_ids, chosen.parent_ids)
         if attention is not None:
-            flat = ops.reshape(attention, (-1,) + tuple(attention.shape[2:]))
+            flat = ops.reshape(attention, (-1,) + tuple(ops.shape(attention)[2:]))
             outputs += (_split(gather_beams(flat, chosen.parent_ids), beam_width),)
         next_tokens = ops.reshape(chosen.word_ids, (-1,))
         return (

@@ -145,6 +145,11 @@ class SubwordTokenizer:
         return cls(model.getvalue())
 
     @property
+    def model_proto(self):
+        """The serialised SentencePiece model (bytes)."""
+        return self._model_proto
+
+    @property
     def vocab_size(self):
         return self._processor.get_piece_size()
 
