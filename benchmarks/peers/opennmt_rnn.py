@@ -16,9 +16,8 @@ library's environment, which supplies the data and the scores:
    with a generated ``config.yaml``. OpenNMT-py has no time limit: it saves a
    checkpoint every ``--checkpoint-steps`` steps and is stopped when
    ``--minutes`` have passed since it started; the newest complete
-   checkpoint is the model. The training time reported is that checkpoint's
-   age at the stop subtracted from the budget, i.e. the time it took to
-   reach it, start-up included.
+   checkpoint is the model. The training time reported runs from the start
+   to that checkpoint's writing, start-up included.
 3. ``onmt_translate`` decodes the test split's distinct sources with beam 5
    and greedily (its default length penalty); the pieces are turned back
    into text by our target tokenizer and the test pairs are scored with
@@ -53,6 +52,7 @@ the table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -314,9 +314,12 @@ def train_for(venv, config_path, run_dir, seconds, env):
 
     Returns:
         A dict: `step` and `checkpoint` (the newest complete checkpoint),
-        `seconds` (from the start to that checkpoint), `target_tokens_per_s`,
-        `reports` (the interval reports) and `stopped` (False if it ended by
-        itself first).
+        `seconds` (from the start to that checkpoint), `wall_seconds` (from
+        the start to the stop), `target_tokens_per_s`, `reports` (the
+        interval reports) and `stopped` (False if it ended by itself first).
+
+    Raises:
+        RuntimeError: `onmt_train` failed, or saved no checkpoint in time.
     """
     start = time.monotonic()
     process = _onmt(
@@ -330,15 +333,19 @@ def train_for(venv, config_path, run_dir, seconds, env):
     while process.poll() is None and time.monotonic() - start < seconds:
         time.sleep(1.0)
     stopped = process.poll() is None
-    if stopped:
+    # The group holds its data-loading workers too.
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait()
+    process.wait()
     stop = time.monotonic()
     wall_stop = time.time()
     newest = newest_checkpoint(run_dir)
-    if newest is None:
+    if newest is None or (not stopped and process.returncode):
         tail = (run_dir / "train.out").read_text()[-3000:]
-        raise RuntimeError(f"onmt_train saved no checkpoint in {seconds} s:\n{tail}")
+        raise RuntimeError(
+            f"onmt_train failed ({process.returncode}) or saved no checkpoint in "
+            f"{seconds} s:\n{tail}"
+        )
     step, path = newest
     reports = parse_reports((run_dir / "train.log").read_text())
     return {

@@ -6,7 +6,9 @@
 # OpenNMT-py 3.5.1 asks for torch < 2.3, so it is installed with --no-deps
 # beside torch 2.13, followed by the packages its commands import at start-up
 # (onmt_build_vocab, onmt_train and onmt_translate each load every transform,
-# hence pyonmttok, spacy, pyahocorasick, fasttext-wheel and rapidfuzz).
+# hence pyonmttok, spacy, pyahocorasick, fasttext-wheel and rapidfuzz). pip
+# then reports its other requirements (ctranslate2, flask, tensorboard, ...)
+# and its torch pin as conflicts: the three commands run without them.
 # Idempotent: an existing environment is reused.
 #
 # Usage: bash benchmarks/peers/setup_opennmt.sh

@@ -4,6 +4,7 @@ a checkpoint. None of them needs OpenNMT-py's environment; the peer does not
 use Keras, so these tests behave the same under every KERAS_BACKEND."""
 
 import math
+import time
 import zipfile
 
 import pytest
@@ -32,6 +33,14 @@ def corpus(tmp_path):
     path = tmp_path / "pairs.txt"
     path.write_text("".join(lines), encoding="utf-8")
     return read_pairs(path)
+
+
+def fake_tool(venv, name, body):
+    """An executable shell script `venv/bin/name` running `body`."""
+    tool = venv / "bin" / name
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    tool.write_text(f"#!/bin/sh\n{body}\n")
+    tool.chmod(0o755)
 
 
 def test_export_writes_the_pipeline_split_as_pieces(corpus, tmp_path):
@@ -90,15 +99,12 @@ def test_translate_scores_every_pair_from_the_distinct_sources(tmp_path):
     split, tokenizers, _ = peer.export_data(
         tmp_path / "data", read_pairs(tmp_path / "pairs.txt"), 0, 26, 64
     )
-    tool = tmp_path / "venv" / "bin" / "onmt_translate"
-    tool.parent.mkdir(parents=True)
-    tool.write_text(
-        "#!/bin/sh\n"
+    fake_tool(
+        tmp_path / "venv",
+        "onmt_translate",
         'while [ $# -gt 0 ]; do case "$1" in -src) src=$2;; -output) out=$2;; esac; '
-        "shift; done\n"
-        'cp "$src" "$out"; echo "Total translation time (s): 2.0"\n'
+        'shift; done\ncp "$src" "$out"; echo "Total translation time (s): 2.0"',
     )
-    tool.chmod(0o755)
     test = split.test.subset(range(len(split.test) - 1))
     result = peer.translate(
         tmp_path / "venv", "ckpt.pt", tmp_path, 5, {}, tokenizers, test
@@ -112,6 +118,34 @@ def test_translate_scores_every_pair_from_the_distinct_sources(tmp_path):
     assert result["sentences_per_s"] == distinct / 2.0
     hypotheses = (tmp_path / "test.beam5.txt").read_text("utf-8").splitlines()
     assert hypotheses == list(dict.fromkeys(test.sources))
+
+
+def test_training_is_stopped_at_the_budget_with_its_last_checkpoint(tmp_path):
+    """A stand-in `onmt_train` saves one checkpoint, reports, then would run on."""
+    with zipfile.ZipFile(tmp_path / "saved.pt", "w") as archive:
+        archive.writestr("data.pkl", b"weights")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    report = "Step 10/10000000; acc: 1.0; 900/1000 tok/s;      4 sec;"
+    fake_tool(
+        tmp_path / "venv",
+        "onmt_train",
+        f"cp {tmp_path / 'saved.pt'} {run_dir / 'model_step_10.pt'}\n"
+        f'echo "{report}" > {run_dir / "train.log"}\nsleep 60',
+    )
+    start = time.monotonic()
+    result = peer.train_for(tmp_path / "venv", "c.yaml", run_dir, 2, {})
+    assert time.monotonic() - start < 30
+    assert result["stopped"] and result["step"] == 10
+    assert result["checkpoint"] == str(run_dir / "model_step_10.pt")
+    assert result["target_tokens_per_s"] == 1000.0
+    assert 0 <= result["seconds"] <= result["wall_seconds"] < 30
+
+
+def test_training_that_fails_is_reported(tmp_path):
+    fake_tool(tmp_path / "venv", "onmt_train", "echo 'bad option' && exit 3")
+    with pytest.raises(RuntimeError, match="failed \\(3\\)(.|\\n)*bad option"):
+        peer.train_for(tmp_path / "venv", "c.yaml", tmp_path, 20, {})
 
 
 def noam(config, step):
