@@ -10,13 +10,9 @@
   loop keeps its static bound there.
 * `top_k`: `keras.ops.top_k` with ties going to the lower index, as
   TensorFlow and JAX already do; torch's `topk` leaves their order open.
-* `step_uniform`: stateless uniform draws keyed by `(seed, step)`, so a sampler
-  inside a compiled loop gets fresh numbers at every step without touching a
-  `SeedGenerator` (whose state update cannot happen inside `jax.lax.scan`).
 """
 
 import keras
-import numpy as np
 from keras import ops, tree
 
 from keras_seq2seq.backend.scan import scan as _backend_scan
@@ -60,35 +56,6 @@ def concrete_steps(num_steps):
     if backend == "torch" and _torch_is_abstract(num_steps):
         return None
     return int(ops.convert_to_numpy(num_steps))
-
-
-def step_uniform(shape, seed, step):
-    """Uniform `[0, 1)` float32 numbers that depend only on `seed` and `step`.
-
-    Args:
-        shape: output shape (ints, or scalar tensors on TensorFlow).
-        seed: a seed tensor as returned by `keras.random.SeedGenerator.next()`.
-        step: scalar integer (tensor), mixed into the seed.
-    """
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        key = jax.random.fold_in(seed, step)
-        return jax.random.uniform(key, shape, dtype="float32")
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        folded = tf.random.experimental.stateless_fold_in(
-            tf.cast(seed, "int64"), tf.cast(step, "int64")
-        )
-        return tf.random.stateless_uniform(shape, seed=folded, dtype="float32")
-    if backend == "torch" and _torch_is_abstract(seed):
-        return ops.zeros(shape, dtype="float32")
-    words = [int(v) & 0xFFFFFFFF for v in ops.convert_to_numpy(seed).reshape(-1)]
-    words.append(int(ops.convert_to_numpy(step)) & 0xFFFFFFFF)
-    draws = np.random.default_rng(words).random(tuple(int(d) for d in shape))
-    return ops.convert_to_tensor(draws.astype("float32"))
 
 
 def top_k(x, k):

@@ -68,6 +68,31 @@ def greedy_search(
     >>> ops.convert_to_numpy(out.tokens).tolist(), ops.convert_to_numpy(out.lengths).tolist()
     ([[2, 1], [1, 0]], [2, 1])
     """
+    return token_search(
+        step,
+        start_tokens,
+        initial_state,
+        max_length,
+        end_token,
+        lambda time, logits: ops.argmax(logits, axis=-1),
+        impute_finished=impute_finished,
+        attention_fn=attention_fn,
+    )
+
+
+def token_search(
+    step,
+    start_tokens,
+    initial_state,
+    max_length,
+    end_token,
+    choose,
+    impute_finished=True,
+    attention_fn=None,
+):
+    """The loop of `greedy_search` and `sample`: feeds back the token `choose`
+    picks, `choose(time, logits) -> [batch] ints` with float32 `logits`, until
+    `end_token`. Arguments and result as in `greedy_search`."""
     max_length = check_max_steps("max_length", max_length)
     start_tokens, end_token = check_tokens(start_tokens, end_token)
 
@@ -75,10 +100,9 @@ def greedy_search(
         logits, next_state = step(tokens, state)
         next_state = tree.pack_sequence_as(state, tree.flatten(next_state))
         logits = ops.cast(logits, "float32")
-        chosen = ops.cast(ops.argmax(logits, axis=-1), "int32")
-        # The chosen token's log-softmax: its logit (the maximum) minus the log
-        # of the normaliser.
-        log_prob = ops.max(logits, axis=-1) - ops.logsumexp(logits, axis=-1)
+        chosen = ops.cast(choose(time, logits), "int32")
+        picked = ops.take_along_axis(logits, chosen[:, None], axis=-1)[:, 0]
+        log_prob = picked - ops.logsumexp(logits, axis=-1)
         outputs = (chosen, log_prob)
         if attention_fn is not None:
             outputs += (attention_fn(next_state),)

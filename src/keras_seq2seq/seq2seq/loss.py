@@ -16,15 +16,9 @@ whatever the logits' dtype, and the result is float32.
 import keras
 from keras import ops
 
+from keras_seq2seq.backend.masks import get_keras_mask
+from keras_seq2seq.losses import divide_no_nan, token_crossentropy
 from keras_seq2seq.validation import check_rank
-
-try:  # Keras' lookup also finds masks of JAX arrays, which cannot hold attributes.
-    from keras.src.backend import get_keras_mask as _get_keras_mask
-except ImportError:  # pragma: no cover - a Keras without this private helper
-
-    def _get_keras_mask(x):
-        return getattr(x, "_keras_mask", None)
-
 
 # Pairs of flags that may not both be set, in the order they are checked
 # (the order decides which pair is reported when several conflict).
@@ -78,39 +72,8 @@ def _check_inputs(logits, targets, weights):
             )
 
 
-def _divide_no_nan(numerator, denominator):
-    # 0 where the denominator is 0; the gradient there is 0 too, not NaN.
-    is_zero = ops.equal(denominator, 0.0)
-    safe = ops.where(is_zero, ops.ones_like(denominator), denominator)
-    return ops.where(is_zero, ops.zeros_like(numerator), numerator / safe)
-
-
 def _count_nonzero(weights, axis=None):
     return ops.sum(ops.cast(ops.not_equal(weights, 0.0), "float32"), axis=axis)
-
-
-def sparse_crossentropy(targets, logits, smoothing=0.0):
-    """Cross-entropy of integer `targets` against `logits` (last axis: classes).
-
-    `-log softmax(logits)[target]`, computed as `logsumexp(logits) -
-    logits[target]`: two reductions and a gather, with no one-hot targets or
-    log-probabilities of the logits' size (Keras' sparse cross-entropy on
-    torch also moves the class axis). With `smoothing`, the target
-    distribution puts `1 - smoothing` on the target and spreads `smoothing`
-    evenly over all classes.
-
-    Example:
-    >>> logits = ops.log(ops.convert_to_tensor([[0.5, 0.25, 0.25]]))
-    >>> round(float(sparse_crossentropy(ops.convert_to_tensor([0]), logits)[0]), 4)
-    0.6931
-    """
-    log_normalizer = ops.logsumexp(logits, axis=-1)
-    indices = ops.expand_dims(ops.cast(targets, "int32"), -1)
-    loss = log_normalizer - ops.take_along_axis(logits, indices, axis=-1)[..., 0]
-    if smoothing:
-        uniform = log_normalizer - ops.mean(logits, axis=-1)
-        loss = (1 - smoothing) * loss + smoothing * uniform
-    return loss
 
 
 def _crossentropy(logits, targets, softmax_loss_function):
@@ -129,7 +92,7 @@ def _crossentropy(logits, targets, softmax_loss_function):
         return ops.categorical_crossentropy(
             ops.cast(targets, "float32"), logits, from_logits=True
         )
-    return sparse_crossentropy(targets, logits)
+    return token_crossentropy(targets, logits)
 
 
 def sequence_loss(
@@ -229,17 +192,17 @@ def sequence_loss(
         losses = _crossentropy(logits, targets, softmax_loss_function) * weights
 
         if average_across_timesteps and average_across_batch:
-            return _divide_no_nan(ops.sum(losses), ops.sum(weights))
+            return divide_no_nan(ops.sum(losses), ops.sum(weights))
         if sum_over_timesteps and sum_over_batch:
-            return _divide_no_nan(ops.sum(losses), _count_nonzero(weights))
+            return divide_no_nan(ops.sum(losses), _count_nonzero(weights))
         if average_across_timesteps or average_across_batch:
             axis = 0 if average_across_batch else 1
-            return _divide_no_nan(
+            return divide_no_nan(
                 ops.sum(losses, axis=axis), ops.sum(weights, axis=axis)
             )
         if sum_over_timesteps or sum_over_batch:
             axis = 0 if sum_over_batch else 1
-            return _divide_no_nan(
+            return divide_no_nan(
                 ops.sum(losses, axis=axis), _count_nonzero(weights, axis=axis)
             )
         return losses
@@ -334,7 +297,7 @@ class SequenceLoss(keras.losses.Loss):
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The loss of logits `y_pred` for targets `y_true`, see `sequence_loss`."""
-        mask = _get_keras_mask(y_pred)
+        mask = get_keras_mask(y_pred)
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.convert_to_tensor(y_true)
         batch_and_time = ops.shape(y_pred)[:2]

@@ -15,8 +15,9 @@ import abc
 import keras
 from keras import ops, tree
 
-from keras_seq2seq.backend.decoding import step_uniform
+from keras_seq2seq.backend.random import step_uniform
 from keras_seq2seq.decoding.loop import where_rows
+from keras_seq2seq.decoding.sampling import draw_tokens
 
 
 def _swap_batch_time(x):
@@ -45,13 +46,6 @@ def _embedding_lookup(sampler_name, embedding_fn, embedding):
         return embedding
     matrix = ops.convert_to_tensor(embedding)
     return lambda ids: ops.take(matrix, ids, axis=0)
-
-
-def _categorical(logits, uniform):
-    """One categorical draw per row, by inverting the CDF at `uniform`."""
-    cdf = ops.cumsum(ops.softmax(logits, axis=-1), axis=-1)
-    below = ops.cast(ops.less(cdf, ops.expand_dims(uniform, -1)), "int32")
-    return ops.minimum(ops.sum(below, axis=-1), ops.shape(logits)[-1] - 1)
 
 
 def _check_probability(sampling_probability):
@@ -391,7 +385,7 @@ class ScheduledEmbeddingTrainingSampler(TrainingSampler):
         chosen = ops.less(
             step_uniform(rows, self._seeds[0], time), self.sampling_probability
         )
-        drawn = _categorical(outputs, step_uniform(rows, self._seeds[1], time))
+        drawn = draw_tokens(outputs, step_uniform(rows, self._seeds[1], time))
         return ops.where(chosen, drawn, -ops.ones_like(drawn))
 
     def next_inputs(self, time, outputs, state, sample_ids):
@@ -592,11 +586,8 @@ class SampleEmbeddingSampler(GreedyEmbeddingSampler):
                 f"{type(outputs).__name__}"
             )
         self._require_initialized("sample")
-        logits = outputs
-        if self.softmax_temperature is not None:
-            logits = logits / self.softmax_temperature
-        uniform = step_uniform(ops.shape(logits)[:-1], self._seed, time)
-        return _categorical(logits, uniform)
+        uniform = step_uniform(ops.shape(outputs)[:-1], self._seed, time)
+        return draw_tokens(outputs, uniform, temperature=self.softmax_temperature)
 
 
 class InferenceSampler(Sampler):

@@ -28,7 +28,7 @@ import numpy as np
 from keras import tree
 
 from keras_seq2seq.backend import distribute as backend_distribute
-from keras_seq2seq.translate.label_smoothing import LabelSmoothedCrossentropy
+from keras_seq2seq.losses import LabelSmoothedCrossentropy
 from keras_seq2seq.validation import check_positive_int
 
 KINDS = ("none", "data")

@@ -1,12 +1,16 @@
-"""`LabelSmoothedCrossentropy` against Keras' own cross-entropies, with
-sample weights, masks, serialization and argument errors."""
+"""The token cross-entropies against Keras' own, with sample weights, masks,
+serialization and argument errors."""
 
 import keras
 import numpy as np
 import pytest
 from conftest import gradient, np_softmax
 
-from keras_seq2seq.translate.label_smoothing import LabelSmoothedCrossentropy
+from keras_seq2seq.losses import (
+    LabelSmoothedCrossentropy,
+    masked_token_crossentropy,
+    token_crossentropy,
+)
 
 VOCAB = 7
 
@@ -106,3 +110,38 @@ def test_serialization_round_trip():
 def test_bad_smoothing(smoothing):
     with pytest.raises(ValueError, match=r"`smoothing` must be a number in \[0, 1\)"):
         LabelSmoothedCrossentropy(smoothing)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_masked_token_crossentropy_is_the_mean_over_kept_tokens(batch, smoothing):
+    targets, logits, weights = batch
+    per_token = keras.ops.convert_to_numpy(
+        token_crossentropy(targets, logits, smoothing)
+    )
+    kept = weights.astype(bool)
+    masked = masked_token_crossentropy(targets, logits, kept, smoothing)
+    np.testing.assert_allclose(float(masked), per_token[kept].mean(), rtol=1e-5)
+    # The Keras loss with the mask as sample weights computes the same value.
+    as_loss = LabelSmoothedCrossentropy(smoothing)(targets, logits, weights)
+    np.testing.assert_allclose(
+        float(as_loss) * targets.size / weights.sum(), float(masked), rtol=1e-5
+    )
+    everything = masked_token_crossentropy(targets, logits, None, smoothing)
+    np.testing.assert_allclose(float(everything), per_token.mean(), rtol=1e-5)
+    half = masked_token_crossentropy(
+        targets, keras.ops.cast(logits, "float16"), kept, smoothing
+    )
+    assert keras.backend.standardize_dtype(half.dtype) == "float32"
+    np.testing.assert_allclose(float(half), float(masked), rtol=1e-2)
+
+
+def test_masked_token_crossentropy_of_nothing_is_zero(batch):
+    targets, logits, weights = batch
+    nothing = np.zeros_like(weights)
+    assert float(masked_token_crossentropy(targets, logits, nothing)) == 0.0
+    grad = gradient(
+        lambda z: masked_token_crossentropy(targets, z, nothing, 0.1), logits
+    )
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(grad), 0.0)
+    with pytest.raises(ValueError, match=r"`smoothing` must be a number in \[0, 1\)"):
+        masked_token_crossentropy(targets, logits, weights, smoothing=1.5)
