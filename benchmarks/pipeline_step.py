@@ -34,27 +34,26 @@ def measure(args):
     from keras_seq2seq.optimizers import FusedAdam
     from keras_seq2seq.translate import distribute
     from keras_seq2seq.translate.batching import BucketedBatches
+    from keras_seq2seq.translate.config import TrainingConfig
     from keras_seq2seq.translate.corpus import default_corpus_path, read_pairs
     from keras_seq2seq.translate.model import Translator
     from keras_seq2seq.translate.split import split_corpus
     from keras_seq2seq.translate.tokenizer import SubwordTokenizer
-    from keras_seq2seq.translate.training import (
-        DEFAULT_LEARNING_RATE,
-        DEFAULT_MAX_TOKENS,
-        DEFAULT_MODEL,
-        DEFAULT_VOCAB_SIZE,
-    )
+
+    defaults = TrainingConfig()
 
     train = split_corpus(read_pairs(args.pairs or default_corpus_path())).train
     tokenizers = [
-        SubwordTokenizer.train(side, vocab_size=args.vocab_size or DEFAULT_VOCAB_SIZE)
+        SubwordTokenizer.train(side, vocab_size=args.vocab_size or defaults.vocab_size)
         for side in (train.sources, train.targets)
     ]
     ids = [
         tok.encode(list(side))
         for tok, side in zip(tokenizers, (train.sources, train.targets))
     ]
-    batches = BucketedBatches(*ids, max_tokens=DEFAULT_MAX_TOKENS, max_length=64)
+    batches = BucketedBatches(
+        *ids, **defaults.batching(), max_length=defaults.max_length
+    )
     by_shape = {}
     for index in range(len(batches)):
         (source, _), _, _ = item = batches[index]
@@ -66,12 +65,12 @@ def measure(args):
     keras.utils.set_random_seed(0)
     model = Translator(
         *(tok.vocab_size for tok in tokenizers),
-        **DEFAULT_MODEL,
+        **defaults.model_options(),
         dtype=args.dtype_policy,
     )
     model.build()
     model.compile(
-        optimizer=FusedAdam(DEFAULT_LEARNING_RATE, clipnorm=1.0),
+        optimizer=FusedAdam(defaults.learning_rate, clipnorm=defaults.clipnorm),
         loss=distribute.token_mean_loss(),
         jit_compile={
             "train": training_jit_compile(),

@@ -171,8 +171,8 @@ def test_continue_training_with_a_time_budget(
     assert records[1]["batches"] == 1
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["stopped"] == "time_budget"
-    assert config["training"]["dtype_policy"] == "mixed_bfloat16"
-    assert config["training"]["learning_rate_hold"] == 0.25
+    assert config["options"]["dtype_policy"] == "mixed_bfloat16"
+    assert config["options"]["learning_rate_hold"] == 0.25
     assert config["training"]["epochs_run"] == 2
 
     status, _, err = run(command + ["--epochs", "2"], capsys)
@@ -229,7 +229,7 @@ def test_bad_arguments(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--out", str(tmp_path), "--lr-hold", "1"])
     assert exit_info.value.code == 2
-    assert "--lr-hold: expected a rate in [0, 1), got '1'" in capsys.readouterr().err
+    assert "--lr-hold: expected a number in [0, 1), got '1'" in capsys.readouterr().err
 
 
 def test_info_and_help(capsys):
@@ -241,21 +241,83 @@ def test_info_and_help(capsys):
         assert command in help_text
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "jax", reason="independent of the backend: run once"
-)
-def test_the_command_defaults_to_jax(tmp_path):
+def command(arguments, tmp_path, keras_json=None, **environment):
+    """`python -m keras_seq2seq.cli ...` in a fresh process, no
+    `KERAS_BACKEND` unless given, `KERAS_HOME` in `tmp_path` (holding
+    `keras_json` if given): the completed process."""
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    env["XDG_CACHE_HOME"] = str(tmp_path)  # where its JAX compilation cache goes
-    result = subprocess.run(
-        [sys.executable, "-m", "keras_seq2seq.cli", "info"],
+    env.update(environment, XDG_CACHE_HOME=str(tmp_path), KERAS_HOME=str(tmp_path))
+    if keras_json is not None:
+        (tmp_path / "keras.json").write_text(json.dumps(keras_json))
+    return subprocess.run(
+        [sys.executable, "-m", "keras_seq2seq.cli", *arguments],
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "backend jax" in result.stdout
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="independent of the backend: run once"
+)
+def test_the_command_chooses_the_backend_as_keras_does(tmp_path):
+    """KERAS_BACKEND, else keras.json, else JAX; `info` and `--help` write
+    nothing on stderr (no backend log lines)."""
+    for keras_json, environment, expected in (
+        (None, {}, "jax"),
+        ({"backend": "torch"}, {}, "torch"),
+        ({"backend": "torch"}, {"KERAS_BACKEND": "tensorflow"}, "tensorflow"),
+    ):
+        result = command(["info"], tmp_path, keras_json, **environment)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert f"backend {expected}" in result.stdout
+    result = command(["--help"], tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    assert "train" in result.stdout
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="independent of the backend: run once"
+)
+def test_an_unknown_backend_is_one_line(tmp_path):
+    result = command(["info"], tmp_path, KERAS_BACKEND="mxnet")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "keras-seq2seq: error: unknown Keras backend 'mxnet' (from KERAS_BACKEND); "
+        "expected one of jax, tensorflow, torch"
+    ]
+    result = command(["info"], tmp_path, keras_json={"backend": "mxnet"})
+    assert result.returncode == 1 and "(from keras.json)" in result.stderr
+
+
+def test_a_trained_model_loads_in_a_fresh_process(trained, tmp_path):
+    """`import keras_seq2seq` imports neither Keras nor the tfa namespace,
+    and is enough for `keras.models.load_model` of a translator; Keras then
+    registers the classes without importing TensorFlow off its backend
+    (building a `Bidirectional` layer does import it, in Keras)."""
+    backend = keras.backend.backend()
+    script = f"""
+import sys
+import keras_seq2seq
+assert "keras" not in sys.modules, "keras imported"
+assert "keras_seq2seq.seq2seq" not in sys.modules, "the tfa namespace imported"
+import keras
+assert ({backend!r} == "tensorflow") == ("tensorflow" in sys.modules)
+model = keras.models.load_model({str(trained[0] / "model.keras")!r})
+print(type(model).__name__, model.count_params())
+"""
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((trained[0] / "config.json").read_text())
+    assert result.stdout.split() == ["Translator", str(config["model"]["parameters"])]
 
 
 def test_train_data_parallel(corpus_file, capsys, tmp_path):

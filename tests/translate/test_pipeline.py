@@ -12,6 +12,7 @@ import pytest
 
 from keras_seq2seq.translate import (
     PipelineError,
+    TrainingConfig,
     default_corpus_path,
     evaluate,
     load,
@@ -31,9 +32,10 @@ TINY = dict(
     max_length=8,
     batch_size=64,
     bleu_sentences=64,
-    model_options=dict(
-        embedding_dim=8, encoder_units=8, decoder_units=16, encoder_layers=1
-    ),
+    embedding_dim=8,
+    encoder_units=8,
+    decoder_units=16,
+    encoder_layers=1,
 )
 
 
@@ -50,7 +52,7 @@ def corpus_file(tmp_path_factory):
 def trained(corpus_file, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "model"
     lines = []
-    config = train(corpus_file, out, log=lines.append, **TINY)
+    config = train(out, pairs=corpus_file, log=lines.append, **TINY)
     return out, config, lines
 
 
@@ -63,7 +65,7 @@ def history(directory):
     return json.loads((directory / "history.json").read_text())["epochs"]
 
 
-def test_train_writes_the_model_directory(trained):
+def test_train_writes_the_model_directory(trained, corpus_file):
     out, config, lines = trained
     for name in (
         "config.json",
@@ -85,6 +87,8 @@ def test_train_writes_the_model_directory(trained):
     assert config["tokenizers"]["source"]["vocab_size"] == 300
     assert config["data"]["skipped_lines"] == {"no_tab": 1, "empty_side": 1}
     assert config["data"]["split_seed"] == 0
+    # config.json records the run's options: the configuration, serialised.
+    assert config["options"] == TrainingConfig(pairs=corpus_file, **TINY).to_dict()
     training = config["training"]
     assert training["epochs_run"] == 1 and training["stopped"] == "epochs"
     assert training["status"] == "trained" and training["seconds"] > 0
@@ -182,8 +186,8 @@ def test_resume_after_an_interruption(trained, corpus_file, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(
-            corpus_file,
             out,
+            pairs=corpus_file,
             callbacks=[Interrupt()],
             log=[].append,
             **{**TINY, "epochs": 2},
@@ -202,7 +206,7 @@ def test_resume_after_an_interruption(trained, corpus_file, tmp_path):
         "label_smoothing": 0.1,
         "dtype_policy": "mixed_bfloat16",
     }
-    config = train(corpus_file, out, log=lines.append, **more)
+    config = train(out, pairs=corpus_file, log=lines.append, **more)
     assert any("resuming after epoch 1" in line for line in lines)
     assert any(
         "label smoothing 0.1; dtype policy mixed_bfloat16;" in line for line in lines
@@ -211,8 +215,8 @@ def test_resume_after_an_interruption(trained, corpus_file, tmp_path):
     assert history(out)[0] == history(trained[0])[0]
     assert np.isfinite(history(out)[1]["loss"])
     assert config["training"]["epochs_run"] == 2
-    assert config["training"]["label_smoothing"] == 0.1
-    assert config["training"]["dtype_policy"] == "mixed_bfloat16"
+    assert config["options"]["label_smoothing"] == 0.1
+    assert config["options"]["dtype_policy"] == "mixed_bfloat16"
     assert [run["status"] for run in config["training"]["runs"]] == [
         "trained",
         "interrupted",
@@ -220,7 +224,7 @@ def test_resume_after_an_interruption(trained, corpus_file, tmp_path):
     ]
 
     lines = []
-    train(corpus_file, out, log=lines.append, **{**TINY, "epochs": 2})
+    train(out, pairs=corpus_file, log=lines.append, **{**TINY, "epochs": 2})
     assert any("nothing to do" in line for line in lines)
 
 
@@ -230,23 +234,26 @@ def test_resume_refuses_other_options(trained, corpus_file, tmp_path):
     with pytest.raises(
         PipelineError, match=r"other data or model options.*vocab_size 300 -> 100"
     ):
-        train(corpus_file, out, log=[].append, **{**TINY, "vocab_size": 100})
+        train(out, pairs=corpus_file, log=[].append, **{**TINY, "vocab_size": 100})
 
 
 def test_training_errors(corpus_file, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("no tab here\n\n")
     with pytest.raises(PipelineError, match="Empty or unusable corpus"):
-        train(empty, tmp_path / "a", log=[].append, **TINY)
+        train(tmp_path / "a", pairs=empty, log=[].append, **TINY)
     with pytest.raises(PipelineError, match="No such corpus file"):
-        train(tmp_path / "missing.txt", tmp_path / "b", log=[].append, **TINY)
+        train(tmp_path / "b", pairs=tmp_path / "missing.txt", log=[].append, **TINY)
     with pytest.raises(PipelineError, match="`epochs` must be an integer > 0"):
-        train(corpus_file, tmp_path / "c", log=[].append, **{**TINY, "epochs": 0})
+        train(tmp_path / "c", pairs=corpus_file, log=[].append, **{**TINY, "epochs": 0})
     with pytest.raises(
         PipelineError, match=r"`label_smoothing` must be a number in \[0, 1\)"
     ):
         train(
-            corpus_file, tmp_path / "e", log=[].append, **{**TINY, "label_smoothing": 1}
+            tmp_path / "e",
+            pairs=corpus_file,
+            log=[].append,
+            **{**TINY, "label_smoothing": 1},
         )
     with pytest.raises(
         PipelineError,
@@ -254,8 +261,8 @@ def test_training_errors(corpus_file, tmp_path):
         "Received: learning_rate_hold=1.0",
     ):
         train(
-            corpus_file,
             tmp_path / "g",
+            pairs=corpus_file,
             log=[].append,
             **{**TINY, "learning_rate_hold": 1.0},
         )
@@ -265,17 +272,17 @@ def test_training_errors(corpus_file, tmp_path):
         "Received: dtype_policy='float16'",
     ):
         train(
-            corpus_file,
             tmp_path / "f",
+            pairs=corpus_file,
             log=[].append,
             **{**TINY, "dtype_policy": "float16"},
         )
     with pytest.raises(PipelineError, match="rnn_type"):
         train(
-            corpus_file,
             tmp_path / "d",
+            pairs=corpus_file,
             log=[].append,
-            **{**TINY, "model_options": {"rnn_type": "transformer"}},
+            **{**TINY, "rnn_type": "transformer"},
         )
     assert not (tmp_path / "a").exists()
 

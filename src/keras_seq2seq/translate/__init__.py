@@ -1,47 +1,54 @@
 """The translation pipeline: corpus reading, splitting, subword tokenisation
 and batching (the data layer); training, loading, translating and evaluating
-a model (`train`, `load`, `evaluate`)."""
+a model (`train`, `load`, `evaluate`), configured by `TrainingConfig`.
 
-from keras_seq2seq.translate.batching import BucketedBatches
-from keras_seq2seq.translate.corpus import (
-    Corpus,
-    SentencePairs,
-    default_corpus_path,
-    normalize_text,
-    read_pairs,
-)
-from keras_seq2seq.translate.errors import PipelineError
-from keras_seq2seq.translate.evaluation import evaluate
-from keras_seq2seq.translate.inference import AttentionMap, TrainedTranslator, load
-from keras_seq2seq.translate.split import Split, load_split, split_corpus
-from keras_seq2seq.translate.tokenizer import (
-    BOS_ID,
-    EOS_ID,
-    PAD_ID,
-    UNK_ID,
-    SubwordTokenizer,
-)
-from keras_seq2seq.translate.training import train
+Names load on first use, so the configuration and the errors are at hand
+without importing Keras:
 
-__all__ = [
-    "AttentionMap",
-    "BOS_ID",
-    "EOS_ID",
-    "PAD_ID",
-    "UNK_ID",
-    "BucketedBatches",
-    "Corpus",
-    "PipelineError",
-    "SentencePairs",
-    "Split",
-    "SubwordTokenizer",
-    "TrainedTranslator",
-    "default_corpus_path",
-    "evaluate",
-    "load",
-    "load_split",
-    "normalize_text",
-    "read_pairs",
-    "split_corpus",
-    "train",
-]
+>>> from keras_seq2seq.translate import TrainingConfig
+>>> TrainingConfig().vocab_size
+8000
+"""
+
+import importlib
+
+# Public name -> the module of this package that defines it.
+_EXPORTS = {
+    "AttentionMap": "inference",
+    "BOS_ID": "tokenizer",
+    "EOS_ID": "tokenizer",
+    "PAD_ID": "tokenizer",
+    "UNK_ID": "tokenizer",
+    "BucketedBatches": "batching",
+    "Corpus": "corpus",
+    "PipelineError": "errors",
+    "SentencePairs": "corpus",
+    "Split": "split",
+    "SubwordTokenizer": "tokenizer",
+    "TrainedTranslator": "inference",
+    "TrainingConfig": "config",
+    "default_corpus_path": "corpus",
+    "demo": "demo",
+    "evaluate": "evaluation",
+    "load": "inference",
+    "load_split": "split",
+    "normalize_text": "corpus",
+    "read_pairs": "corpus",
+    "split_corpus": "split",
+    "train": "training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_EXPORTS[name]}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})

@@ -18,13 +18,11 @@ DEMO_OPTIONS = {
     "max_length": 12,
     "batch_size": 64,
     "learning_rate": 0.003,
-    "model_options": {
-        "embedding_dim": 96,
-        "encoder_layers": 1,
-        "encoder_units": 96,
-        "decoder_units": 192,
-        "dropout": 0.0,
-    },
+    "embedding_dim": 96,
+    "encoder_layers": 1,
+    "encoder_units": 96,
+    "decoder_units": 192,
+    "dropout": 0.0,
     "epochs": 50,
     "patience": 3,
     "bleu_sentences": 200,
@@ -66,7 +64,7 @@ def demo(out_dir="keras-seq2seq-demo", minutes=10.0, log=None):
     log = log or _stderr_line
     train_minutes = max(1.0, float(minutes) - OVERHEAD_MINUTES)
     log(f"demo: training for {train_minutes:g} minutes, then evaluating")
-    train(None, out_dir, max_minutes=train_minutes, log=log, **DEMO_OPTIONS)
+    train(out_dir, max_minutes=train_minutes, log=log, **DEMO_OPTIONS)
     translator = load(out_dir)
     test = load_split(out_dir).test
     full = evaluate(translator, log=log)

@@ -11,7 +11,6 @@ again continues from the last checkpoint.
 
 import datetime
 import importlib.metadata
-import numbers
 import os
 import pathlib
 import platform
@@ -27,76 +26,13 @@ from keras_seq2seq.optimizers import FusedAdam
 from keras_seq2seq.translate import callbacks as pipeline_callbacks
 from keras_seq2seq.translate import distribute, model_dir
 from keras_seq2seq.translate.batching import BucketedBatches
+from keras_seq2seq.translate.config import TrainingConfig
 from keras_seq2seq.translate.corpus import default_corpus_path, read_pairs
 from keras_seq2seq.translate.errors import PipelineError
 from keras_seq2seq.translate.model import Translator
 from keras_seq2seq.translate.split import load_split, split_corpus
 from keras_seq2seq.translate.tokenizer import SubwordTokenizer
-from keras_seq2seq.validation import check_fraction
 
-# Options that may change from one run to the next in the same directory.
-RUN_OPTIONS = (
-    "epochs",
-    "max_minutes",
-    "batch_size",
-    "max_tokens",
-    "learning_rate",
-    "learning_rate_hold",
-    "clipnorm",
-    "label_smoothing",
-    "dtype_policy",
-    "patience",
-    "bleu_sentences",
-)
-
-# The model `train` builds unless told otherwise (see `Translator`).
-DEFAULT_MODEL = {
-    "embedding_dim": 256,
-    "rnn_type": "gru",
-    "bidirectional": True,
-    "encoder_layers": 2,
-    "encoder_units": 256,
-    "decoder_units": 512,
-    "attention": "bahdanau",
-    # Within an hour on the full eng-fra corpus the model is short of
-    # training, not of regularisation: 60 minutes without dropout reached a
-    # validation loss of 1.38, against 1.48 with 0.1 and 1.58 with 0.2.
-    "dropout": 0.0,
-}
-DEFAULT_EPOCHS = 20
-DEFAULT_VOCAB_SIZE = 8000
-# Padded tokens per batch (rows x length): short sentences get more rows.
-# Batches of 2,048 tokens at a learning rate of 3e-3 learned fastest of four
-# settings in 10-minute trials on one CPU core (batches of 1,024 to 4,096
-# tokens, rates of 2e-3 to 5e-3).
-DEFAULT_MAX_TOKENS = 2048
-# Training pairs longer than this many pieces (a side, eos included) are left out.
-DEFAULT_MAX_LENGTH = 64
-DEFAULT_LEARNING_RATE = 3e-3
-# With `max_minutes`, the fraction of the minutes at the full learning rate.
-# Held by the clock, the rate takes more full-rate steps on a faster run:
-# held for half an hour, eng->fra drifted at 1,356 target tokens/s and
-# diverged at 2,250; falling from the start, it reached 40.2 BLEU at 2,109.
-DEFAULT_LEARNING_RATE_HOLD = 0.0
-DEFAULT_CLIPNORM = 1.0
-DEFAULT_PATIENCE = 3
-DEFAULT_BLEU_SENTENCES = 500
-# Keras dtype policies `train` accepts. Both keep float32 variables, so a
-# run may switch between them when it resumes.
-DTYPE_POLICIES = ("float32", "mixed_bfloat16")
-
-# Options that define the data and the model: a run may only resume in a
-# directory trained with the same values.
-_FIXED_OPTIONS = (
-    "reverse",
-    "seed",
-    "test_size",
-    "valid_size",
-    "vocab_size",
-    "max_length",
-    "max_train_pairs",
-    "model",
-)
 # Files `train(resume=False)` replaces in an existing directory.
 _OUTPUTS = (
     model_dir.CONFIG_FILE,
@@ -110,127 +46,53 @@ _OUTPUTS = (
 )
 
 
-def train(
-    pairs,
-    out_dir,
-    *,
-    reverse=False,
-    epochs=DEFAULT_EPOCHS,
-    max_minutes=None,
-    seed=0,
-    vocab_size=DEFAULT_VOCAB_SIZE,
-    batch_size=None,
-    max_tokens=None,
-    max_length=DEFAULT_MAX_LENGTH,
-    test_size=None,
-    valid_size=None,
-    max_train_pairs=None,
-    model_options=None,
-    learning_rate=DEFAULT_LEARNING_RATE,
-    learning_rate_hold=DEFAULT_LEARNING_RATE_HOLD,
-    clipnorm=DEFAULT_CLIPNORM,
-    label_smoothing=0.0,
-    dtype_policy="float32",
-    patience=DEFAULT_PATIENCE,
-    bleu_sentences=DEFAULT_BLEU_SENTENCES,
-    resume=True,
-    distribute_kind=None,
-    callbacks=(),
-    log=None,
-):
+def train(out_dir, config=None, *, resume=True, callbacks=(), log=None, **options):
     """Trains a translation model into `out_dir`.
 
-    The command line first calls
-    `keras_seq2seq.backend.glibc_malloc.keep_freed_memory()` (torch on a
+    The command line first calls `keras_seq2seq.keep_freed_memory()` (torch on a
     2-core Linux machine: 1.08 to 1.47x faster); call it too with this API.
 
+    Example: `train("model", epochs=5, max_minutes=30)`, or with a
+    `TrainingConfig`: `train("model", TrainingConfig(epochs=5))`.
+
     Args:
-        pairs: a Tatoeba/manythings file (`.txt` or `.gz`, see `read_pairs`),
-            or None for the corpus bundled with the package.
         out_dir: the model directory (created if needed).
-        reverse: translate from the file's second column to its first.
-        epochs: the most epochs, counting those of earlier runs.
-        max_minutes: stop this run's training after that many minutes (at a
-            batch boundary); the partial epoch is still validated and saved.
-            The learning rate is held for the first `learning_rate_hold` of
-            the minutes, then lowered linearly to 2% of it
-            (`TimeAnnealedLearningRate`).
-        seed: seed of the split, the batch order and the initial weights.
-        vocab_size: SentencePiece pieces per language.
-        batch_size: sentence pairs per batch; the default batches by
-            `max_tokens` instead.
-        max_tokens: padded tokens per batch (default 2,048 unless
-            `batch_size` is given).
-        max_length: training pairs with a side longer than this many pieces
-            (`eos` included) are left out (the count is logged).
-        test_size, valid_size: as in `split_corpus` (default: 2,000 pairs or a
-            tenth of the corpus).
-        max_train_pairs: train on a seeded sample of this many training pairs.
-        model_options: dict of `Translator` arguments over `DEFAULT_MODEL`.
-        learning_rate, clipnorm: Adam's learning rate and gradient clipping.
-        learning_rate_hold: with `max_minutes`, the fraction of the minutes
-            trained at the full `learning_rate`, in [0, 1). A faster run
-            takes more steps in it: lower it if the loss rises.
-        label_smoothing: probability mass of each target token spread over
-            the vocabulary in the training loss, in [0, 1) (0: none). The
-            logged `loss` and `val_loss` then include the smoothing term.
-        dtype_policy: `"float32"` or `"mixed_bfloat16"` (float32 variables,
-            bfloat16 arithmetic: faster on CPUs with AVX512-BF16 or AMX on
-            torch). The saved model computes in float32 either way.
-        patience: epochs without a lower validation loss before stopping.
-        bleu_sentences: validation sentences decoded (greedy) for the BLEU
-            logged each epoch; 0 turns it off.
+        config: a `TrainingConfig`; None for the defaults.
         resume: continue from the checkpoint in `out_dir` if there is one
             (the directory must have been trained with the same data and
             model options); False starts over, replacing it.
-        distribute_kind: `"data"` to train data-parallel over every local
-            device (`keras.distribution` on JAX, `tf.distribute` on
-            TensorFlow; see docs/scaling.md), None or `"none"` for one.
         callbacks: extra Keras callbacks for `fit`.
         log: function of one line for messages; None writes to stderr.
+        **options: `TrainingConfig` fields, replacing those of `config`
+            (see `keras-seq2seq train --help`). With `max_minutes`, training
+            stops at a batch boundary after that many minutes; the partial
+            epoch is still validated and saved, and the learning rate is held
+            for the first `learning_rate_hold` of the minutes, then lowered
+            linearly to 2% of it (`TimeAnnealedLearningRate`).
 
     Returns:
-        The dict written to `config.json`.
+        The dict written to `config.json`; its `"options"` are the
+        `TrainingConfig` of the run.
 
     Raises:
         PipelineError: an invalid option, an unreadable or empty corpus, or a
             model directory trained with other options.
     """
+    options = TrainingConfig.from_options(config, **options)
     log = log or _stderr_line
     distribute.initialize_from_environment()
-    replica_scope = distribute.data_parallel(distribute_kind)  # fails early
+    replica_scope = distribute.data_parallel(options.distribute)  # fails early
     run_start, run_started = time.monotonic(), _now()
-    options = _check_options(
-        reverse=reverse,
-        epochs=epochs,
-        max_minutes=max_minutes,
-        seed=seed,
-        vocab_size=vocab_size,
-        batch_size=batch_size,
-        max_tokens=max_tokens,
-        max_length=max_length,
-        test_size=test_size,
-        valid_size=valid_size,
-        max_train_pairs=max_train_pairs,
-        model=model_options,
-        learning_rate=learning_rate,
-        learning_rate_hold=learning_rate_hold,
-        clipnorm=clipnorm,
-        label_smoothing=label_smoothing,
-        dtype_policy=dtype_policy,
-        patience=patience,
-        bleu_sentences=bleu_sentences,
-    )
     out_dir = pathlib.Path(out_dir)
-    corpus = _read_corpus(pairs, reverse)
-    config = _previous_config(out_dir, resume, options, corpus)
+    corpus = _read_corpus(options.pairs, options.reverse)
+    record = _previous_config(out_dir, resume, options, corpus)
     log(
         f"keras-seq2seq {_version('keras-seq2seq')}: Keras {keras.__version__}, "
         f"backend {keras.backend.backend()}"
     )
     log(corpus.summary())
-    if config is None:
-        split, tokenizers, config = _prepare(out_dir, corpus, options, log)
+    if record is None:
+        split, tokenizers, record = _prepare(out_dir, corpus, options, log)
     else:
         split, tokenizers = _reload(out_dir, corpus)
     log(split.summary())
@@ -242,35 +104,31 @@ def train(
 
     train_ids = _training_ids(split.train, tokenizers, options, log)
     valid_ids = _encode(split.valid, tokenizers)
-    batching = (
-        {"batch_size": options["batch_size"]}
-        if options["batch_size"]
-        else {"max_tokens": options["max_tokens"] or DEFAULT_MAX_TOKENS}
-    )
+    batching = options.batching()
     with replica_scope as replicas:
         batching["batch_multiple"] = distribute.global_batch_multiple()
-        batches = BucketedBatches(*train_ids, seed=options["seed"], **batching)
+        batches = BucketedBatches(*train_ids, seed=options.seed, **batching)
         valid_batches = BucketedBatches(
-            *valid_ids, max_length=options["max_length"], shuffle=False, **batching
+            *valid_ids, max_length=options.max_length, shuffle=False, **batching
         )
         log(f"training batches: {batches.summary()}")
         log(f"validation batches: {valid_batches.summary()}")
 
-        keras.utils.set_random_seed(options["seed"])
+        keras.utils.set_random_seed(options.seed)
         model = Translator(
             source_tokenizer.vocab_size,
             target_tokenizer.vocab_size,
-            **{**DEFAULT_MODEL, **options["model"]},
-            dtype=options["dtype_policy"],
+            **options.model_options(),
+            dtype=options.dtype_policy,
         )
         model.build()
         model.compile(
             optimizer=FusedAdam(
-                learning_rate=options["learning_rate"], clipnorm=options["clipnorm"]
+                learning_rate=options.learning_rate, clipnorm=options.clipnorm
             ),
             # The mean over the real target tokens of each global batch, on
             # one device or several (with the weights of `GlobalBatches`).
-            loss=distribute.token_mean_loss(options["label_smoothing"]),
+            loss=distribute.token_mean_loss(options.label_smoothing),
             jit_compile=training_jit_compile(distributed=replicas.engine is not None),
         )
         if replicas.num_replicas > 1:
@@ -279,31 +137,31 @@ def train(
             note = distribute.gradient_clipping_warning(model.optimizer)
             if note:
                 log(f"warning: {note}")
-        config["model"] = {
+        record["model"] = {
             key: value
             for key, value in model.get_config().items()
             if key not in ("name", "trainable", "dtype")
         }
-        config["model"]["parameters"] = int(model.count_params())
+        record["model"]["parameters"] = int(model.count_params())
         log(
             f"model: {_describe_model(model)}, {model.count_params():,} parameters; "
-            f"FusedAdam(learning_rate={options['learning_rate']:g}, "
-            f"clipnorm={options['clipnorm']:g}), rate held for "
-            f"{options['learning_rate_hold']:.0%} of the minutes; label smoothing "
-            f"{options['label_smoothing']:g}; dtype policy {options['dtype_policy']}; "
+            f"FusedAdam(learning_rate={options.learning_rate:g}, "
+            f"clipnorm={options.clipnorm:g}), rate held for "
+            f"{options.learning_rate_hold:.0%} of the minutes; label smoothing "
+            f"{options.label_smoothing:g}; dtype policy {options.dtype_policy}; "
             f"jit_compile={bool(model.jit_compile)}"
         )
 
         backup_dir = out_dir / model_dir.BACKUP_DIR
         initial_epoch = _checkpoint_epoch(backup_dir)
         records = _history(out_dir)[:initial_epoch]
-        state = config["training"]
+        state = record["training"]
         state["jit_compile"] = bool(model.jit_compile)
         if initial_epoch:
             log(
                 f"resuming after epoch {initial_epoch} from the checkpoint in '{backup_dir}'"
             )
-        done = _nothing_to_do(state, initial_epoch, options["epochs"])
+        done = _nothing_to_do(state, initial_epoch, options.epochs)
         if done:
             log(done)
         else:
@@ -314,7 +172,7 @@ def train(
                 initial_best=None if best_so_far is None else best_so_far["val_loss"],
             )
             early_stopping = pipeline_callbacks.ResumableEarlyStopping(
-                options["patience"],
+                options.patience,
                 initial_best=best_model.best,
                 initial_wait=0
                 if best_so_far is None
@@ -322,9 +180,7 @@ def train(
             )
             budget = None
             budget_seconds = (
-                None
-                if options["max_minutes"] is None
-                else 60.0 * options["max_minutes"]
+                None if options.max_minutes is None else 60.0 * options.max_minutes
             )
             fit_callbacks = [batches.epoch_callback()]
             if budget_seconds is not None:
@@ -333,20 +189,20 @@ def train(
             fit_callbacks.append(
                 pipeline_callbacks.TimeAnnealedLearningRate(
                     budget_seconds,
-                    options["learning_rate"],
-                    hold=options["learning_rate_hold"],
+                    options.learning_rate,
+                    hold=options.learning_rate_hold,
                 )
             )
             fit_callbacks.extend(callbacks)
-            if options["bleu_sentences"]:
+            if options.bleu_sentences:
                 fit_callbacks.append(
-                    _validation_bleu(split.valid, tokenizers, options["bleu_sentences"])
+                    _validation_bleu(split.valid, tokenizers, options.bleu_sentences)
                 )
             fit_callbacks += [
                 best_model,
                 early_stopping,
                 pipeline_callbacks.TrainingProgress(
-                    options["epochs"],
+                    options.epochs,
                     lambda epoch: [
                         target_lengths[batches.pair_indices(i)].sum()
                         for i in range(len(batches))
@@ -364,23 +220,23 @@ def train(
             budget_text = (
                 ""
                 if budget is None
-                else f", at most {options['max_minutes']:g} minutes this run (the "
-                f"learning rate is held for {options['learning_rate_hold']:.0%} of "
+                else f", at most {options.max_minutes:g} minutes this run (the "
+                f"learning rate is held for {options.learning_rate_hold:.0%} of "
                 "them, then falls linearly to 2% of its value)"
             )
             log(
-                f"training epochs {initial_epoch + 1}-{options['epochs']}{budget_text} "
-                f"(early stopping after {options['patience']} epochs without a lower "
+                f"training epochs {initial_epoch + 1}-{options.epochs}{budget_text} "
+                f"(early stopping after {options.patience} epochs without a lower "
                 "validation loss)"
             )
             fit_start = time.monotonic()
             state["status"] = "training"
-            _write_config(out_dir, config)
+            _write_config(out_dir, record)
             try:
                 model.fit(
                     distribute.GlobalBatches(batches),
                     validation_data=distribute.GlobalBatches(valid_batches),
-                    epochs=options["epochs"],
+                    epochs=options.epochs,
                     initial_epoch=initial_epoch,
                     shuffle=False,
                     verbose=0,
@@ -388,7 +244,7 @@ def train(
                 )
             except KeyboardInterrupt:
                 state["status"] = "interrupted"
-                _finish(config, out_dir, fit_start, run_start, run_started)
+                _finish(record, out_dir, fit_start, run_start, run_started)
                 log(
                     f"interrupted; the checkpoint of epoch {_checkpoint_epoch(backup_dir)} "
                     f"is in '{backup_dir}': run the same command again to resume"
@@ -401,67 +257,9 @@ def train(
             else:
                 state["stopped"] = "epochs"
             state["status"] = "trained"
-            _finish(config, out_dir, fit_start, run_start, run_started)
-    _log_result(config, out_dir, log)
-    return config
-
-
-def _check_options(**options):
-    """The options, checked; raises `PipelineError` naming the bad one."""
-
-    def positive(name, integer=True, allow_none=False, zero=False):
-        value = options[name]
-        if value is None and allow_none:
-            return
-        kind = numbers.Integral if integer else numbers.Real
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, kind)
-            or not (value >= 0 if zero else value > 0)
-        ):
-            what = "an integer" if integer else "a number"
-            bound = ">= 0" if zero else "> 0"
-            raise PipelineError(
-                f"`{name}` must be {what} {bound}. Received: {name}={value!r}"
-            )
-
-    for name in ("epochs", "vocab_size", "max_length", "patience"):
-        positive(name)
-    for name in ("batch_size", "max_tokens", "max_train_pairs"):
-        positive(name, allow_none=True)
-    positive("bleu_sentences", zero=True)
-    positive("seed", zero=True)
-    for name in ("learning_rate", "clipnorm"):
-        positive(name, integer=False)
-    positive("max_minutes", integer=False, allow_none=True)
-    for name in ("learning_rate_hold", "label_smoothing"):
-        check_fraction(name, options[name], PipelineError)
-    if options["dtype_policy"] not in DTYPE_POLICIES:
-        raise PipelineError(
-            f"`dtype_policy` must be one of {DTYPE_POLICIES}. Received: "
-            f"dtype_policy={options['dtype_policy']!r}"
-        )
-    if options["batch_size"] is not None and options["max_tokens"] is not None:
-        raise PipelineError(
-            "Give `batch_size` or `max_tokens`, not both. Received: "
-            f"batch_size={options['batch_size']}, max_tokens={options['max_tokens']}"
-        )
-    model = dict(options["model"] or {})
-    unknown = sorted(
-        set(model) - set(DEFAULT_MODEL) - {"attention_units", "attention_layer_size"}
-    )
-    if unknown:
-        raise PipelineError(
-            f"Unknown model option(s) {', '.join(unknown)}; known: "
-            f"{', '.join(sorted(DEFAULT_MODEL))}"
-        )
-    try:  # Translator checks its arguments; try them on a tiny vocabulary.
-        Translator(8, 8, **{**DEFAULT_MODEL, **model})
-    except ValueError as error:
-        raise PipelineError(str(error)) from error
-    options["model"] = {**DEFAULT_MODEL, **model}
-    options["reverse"] = bool(options["reverse"])
-    return options
+            _finish(record, out_dir, fit_start, run_start, run_started)
+    _log_result(record, out_dir, log)
+    return record
 
 
 def _read_corpus(pairs, reverse):
@@ -476,14 +274,8 @@ def _read_corpus(pairs, reverse):
         raise PipelineError(f"Cannot read the corpus '{path}': {error}") from error
 
 
-def _fixed(options, corpus):
-    fixed = {name: options[name] for name in _FIXED_OPTIONS}
-    fixed["corpus_sha256"] = corpus.sha256
-    return fixed
-
-
 def _previous_config(out_dir, resume, options, corpus):
-    """The config of an earlier run to continue, or None to start afresh
+    """The record of an earlier run to continue, or None to start afresh
     (after removing an earlier run's files when `resume` is False)."""
     if not (out_dir / model_dir.CONFIG_FILE).exists():
         return None
@@ -492,9 +284,16 @@ def _previous_config(out_dir, resume, options, corpus):
             (out_dir / name).unlink(missing_ok=True)
         shutil.rmtree(out_dir / model_dir.BACKUP_DIR, ignore_errors=True)
         return None
-    config = model_dir.read_config(out_dir)
-    before = config["training"].get("fixed", {})
-    now = _fixed(options, corpus)
+    record = model_dir.read_config(out_dir)
+    if "options" not in record:
+        raise PipelineError(
+            f"'{out_dir}' was trained by an older keras-seq2seq that did not "
+            "record its options: use another output directory, or start over "
+            "(--restart / resume=False)"
+        )
+    now = {**options.fixed(), "corpus_sha256": corpus.sha256}
+    before = {name: record["options"].get(name) for name in now}
+    before["corpus_sha256"] = record["data"].get("sha256")
     changed = [
         f"{name} {before.get(name)!r} -> {now[name]!r}"
         for name in now
@@ -506,16 +305,15 @@ def _previous_config(out_dir, resume, options, corpus):
             f"({'; '.join(changed)}): use another output directory, or start over "
             "(--restart / resume=False)"
         )
-    for name in RUN_OPTIONS:
-        config["training"][name] = options[name]
-    return config
+    record["options"] = options.to_dict()
+    return record
 
 
 def _prepare(out_dir, corpus, options, log):
     """Splits the corpus and trains the tokenizers of a new run."""
     try:
         split = split_corpus(
-            corpus, options["test_size"], options["valid_size"], options["seed"]
+            corpus, options.test_size, options.valid_size, options.seed
         )
     except ValueError as error:
         raise PipelineError(str(error)) from error
@@ -528,14 +326,14 @@ def _prepare(out_dir, corpus, options, log):
         (model_dir.TARGET_TOKENIZER, split.train.targets),
     ):
         try:
-            tokenizer = SubwordTokenizer.train(side, vocab_size=options["vocab_size"])
+            tokenizer = SubwordTokenizer.train(side, vocab_size=options.vocab_size)
         except ValueError as error:
             raise PipelineError(f"{name} tokenizer: {error}") from error
         tokenizer.save(out_dir, name)
         tokenizers.append(tokenizer)
     log(f"trained the SentencePiece models in {time.monotonic() - start:.1f} s")
     now = _now()
-    config = {
+    record = {
         "format": model_dir.CONFIG_FORMAT,
         "created": now,
         "model": {},
@@ -554,28 +352,23 @@ def _prepare(out_dir, corpus, options, log):
             "sha256": corpus.sha256,
             "reverse": corpus.reverse,
             "skipped_lines": corpus.skipped,
-            "split_seed": options["seed"],
+            "split_seed": options.seed,
             "sizes": {
                 "train": len(split.train),
                 "valid": len(split.valid),
                 "test": len(split.test),
             },
-            "test_size": options["test_size"],
-            "valid_size": options["valid_size"],
-            "max_length": options["max_length"],
-            "max_train_pairs": options["max_train_pairs"],
         },
+        "options": options.to_dict(),
         "training": {
-            **{name: options[name] for name in RUN_OPTIONS},
-            "fixed": _fixed(options, corpus),
             "status": "prepared",
             "epochs_run": 0,
             "seconds": 0.0,
             "runs": [],
         },
     }
-    _write_config(out_dir, config)
-    return split, tokenizers, config
+    _write_config(out_dir, record)
+    return split, tokenizers, record
 
 
 def _reload(out_dir, corpus):
@@ -602,23 +395,23 @@ def _encode(pairs, tokenizers):
 def _training_ids(train_pairs, tokenizers, options, log):
     """Encoded training pairs: short enough, sampled if asked."""
     sources, targets = _encode(train_pairs, tokenizers)
-    limit = options["max_length"]
+    limit = options.max_length
     kept = [
         i
         for i, (s, t) in enumerate(zip(sources, targets))
         if len(s) <= limit and len(t) + 1 <= limit
     ]
     dropped = len(sources) - len(kept)
-    if options["max_train_pairs"] and options["max_train_pairs"] < len(kept):
-        rng = np.random.default_rng(options["seed"])
-        kept = sorted(rng.choice(kept, options["max_train_pairs"], replace=False))
+    if options.max_train_pairs and options.max_train_pairs < len(kept):
+        rng = np.random.default_rng(options.seed)
+        kept = sorted(rng.choice(kept, options.max_train_pairs, replace=False))
     if not kept:
         raise PipelineError(
             f"No training pair is at most {limit} pieces long: raise max_length"
         )
     sample = (
         f", a sample of {len(kept):,} used (max_train_pairs)"
-        if options["max_train_pairs"] and len(kept) == options["max_train_pairs"]
+        if options.max_train_pairs and len(kept) == options.max_train_pairs
         else ""
     )
     log(
@@ -675,10 +468,10 @@ def _nothing_to_do(state, initial_epoch, epochs):
     return None
 
 
-def _finish(config, out_dir, fit_start, run_start, run_started):
-    """Records the run in the config and writes it."""
+def _finish(record, out_dir, fit_start, run_start, run_started):
+    """Records the run in the record and writes it."""
     records = _history(out_dir)
-    state = config["training"]
+    state = record["training"]
     fit_seconds = time.monotonic() - fit_start
     state["seconds"] = float(state.get("seconds", 0.0)) + fit_seconds
     state["epochs_run"] = len(records)
@@ -703,23 +496,23 @@ def _finish(config, out_dir, fit_start, run_start, run_started):
             "backend": keras.backend.backend(),
         }
     )
-    _write_config(out_dir, config)
+    _write_config(out_dir, record)
 
 
-def _write_config(out_dir, config):
-    config["updated"] = _now()
-    config["backend"] = keras.backend.backend()
-    config["versions"] = _versions()
-    config["machine"] = {
+def _write_config(out_dir, record):
+    record["updated"] = _now()
+    record["backend"] = keras.backend.backend()
+    record["versions"] = _versions()
+    record["machine"] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
-    model_dir.write_json(out_dir / model_dir.CONFIG_FILE, config)
+    model_dir.write_json(out_dir / model_dir.CONFIG_FILE, record)
 
 
-def _log_result(config, out_dir, log):
-    state = config["training"]
+def _log_result(record, out_dir, log):
+    state = record["training"]
     stopped = {
         "time_budget": "time budget spent",
         "early_stopping": "early stopping",
