@@ -142,6 +142,20 @@ def test_attention_png(trained, capsys, tmp_path):
     assert str(path) in err
 
 
+def test_export(trained, capsys, tmp_path):
+    out_dir = tmp_path / "export"
+    arguments = ["export", "--model", trained[0], "--out", out_dir, "--beam", "2"]
+    status, _, err = run([*arguments, "--max-output-length", "20"], capsys)
+    assert status == 0
+    assert str(out_dir) in err
+    assert (out_dir / "saved_model.pb").is_file()
+    decoding = json.loads((out_dir / "export.json").read_text())["decoding"]
+    assert (decoding["beam"], decoding["max_output_length"]) == (2, 20)
+    status, _, err = run(arguments, capsys)
+    assert status == 1
+    assert "must be a new or empty directory" in error_line(err)
+
+
 def test_continue_training_with_a_time_budget(
     trained, corpus_file, capsys, tmp_path, monkeypatch
 ):
@@ -237,7 +251,8 @@ def test_info_and_help(capsys):
     assert f"backend {keras.backend.backend()}" in capsys.readouterr().out
     assert main([]) == 0
     help_text = capsys.readouterr().out
-    for command in ("train", "translate", "evaluate", "attention", "demo"):
+    commands = ("train", "translate", "evaluate", "attention", "export", "demo")
+    for command in commands:
         assert command in help_text
 
 

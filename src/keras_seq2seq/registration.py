@@ -23,8 +23,8 @@ import sys
 SERIALIZABLE_MODULES = (
     "keras_seq2seq.attention",
     "keras_seq2seq.layers",
+    "keras_seq2seq.losses",
     "keras_seq2seq.optimizers",
-    "keras_seq2seq.translate.label_smoothing",
     "keras_seq2seq.translate.model",
 )
 

@@ -1,5 +1,5 @@
 """The `keras-seq2seq` command line: train, translate, evaluate, attention,
-demo and info, over the public Python API (one module per command).
+export, demo and info, over the public Python API (one module per command).
 
 Results go to stdout (translations, scores); progress and messages go to
 stderr. Bad input (a missing or corrupt model directory, an empty corpus, a
@@ -15,10 +15,18 @@ and `info` answer at once.
 import argparse
 import sys
 
-from keras_seq2seq.cli import attention, demo, environment, evaluate, info, train
+from keras_seq2seq.cli import (
+    attention,
+    demo,
+    environment,
+    evaluate,
+    export,
+    info,
+    train,
+)
 from keras_seq2seq.cli import translate as translate_command
 
-COMMANDS = (info, train, translate_command, evaluate, attention, demo)
+COMMANDS = (info, train, translate_command, evaluate, attention, export, demo)
 
 
 def build_parser():
