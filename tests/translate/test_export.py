@@ -23,9 +23,10 @@ TINY = dict(
     max_length=8,
     batch_size=64,
     bleu_sentences=64,
-    model_options=dict(
-        embedding_dim=8, encoder_units=8, decoder_units=16, encoder_layers=1
-    ),
+    embedding_dim=8,
+    encoder_units=8,
+    decoder_units=16,
+    encoder_layers=1,
 )
 # Sentences of every export width (8, 16 and over 64 pieces), a blank one and
 # spacing that normalisation collapses.
@@ -58,7 +59,7 @@ def trained(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "pairs.txt"
     path.write_bytes(b"\n".join(lines[:1000]) + b"\n")
     out = tmp_path_factory.mktemp("run") / "model"
-    train(path, out, log=[].append, **TINY)
+    train(out, pairs=path, log=[].append, **TINY)
     sentences = [
         line.split("\t")[0] for line in (out / "test.tsv").read_text().split("\n")
     ]

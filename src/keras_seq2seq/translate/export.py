@@ -45,8 +45,6 @@ EXPORT_INFO_FILE = "export.json"
 # them: the same widths give the same output limit and the same tokens.
 # Longer sources share one loop whose limit is `MAX_OUTPUT_LENGTH`.
 EXPORT_WIDTHS = (MIN_WIDTH, 2 * MIN_WIDTH, 4 * MIN_WIDTH, 8 * MIN_WIDTH)
-# Python's `str.split()` whitespace, which `normalize_text` collapses.
-_WHITESPACE = r"[\s\x{1c}-\x{1f}\x{85}\p{Z}]+"
 
 
 def export_translator(
@@ -121,24 +119,21 @@ def _export_in_subprocess(directory, out_dir, settings):
 
 def _export(directory, out_dir, settings):
     """Builds and saves the SavedModel (on the TensorFlow backend)."""
-    import tensorflow as tf
+    from keras_seq2seq.backend import saved_model
 
-    try:
-        import tensorflow_text  # noqa: F401 (registers the SentencePiece ops)
-    except ImportError as error:
-        raise PipelineError(
-            "Export needs tensorflow-text: pip install --no-deps tensorflow-text"
-        ) from error
-    translator = load(directory)
-    module = _ServingModule(translator, settings)
     out_dir = pathlib.Path(out_dir)
-    tf.saved_model.save(
-        module,
-        str(out_dir),
-        signatures={
-            "serving_default": module.translate.get_concrete_function(),
-            "attention": module.attention.get_concrete_function(),
-        },
+    translator = load(directory)
+    limit = settings["max_output_length"]
+    saved_model.save_translator(
+        translator.model,
+        translator.source_tokenizer.model_proto,
+        translator.target_tokenizer.model_proto,
+        out_dir,
+        beam=settings["beam"],
+        length_penalty=settings["length_penalty"],
+        widths={w: limit or default_max_length(w) for w in EXPORT_WIDTHS},
+        longer_limit=limit or MAX_OUTPUT_LENGTH,
+        special_ids=(PAD_ID, BOS_ID, EOS_ID),
     )
     for name in (model_dir.SOURCE_TOKENIZER, model_dir.TARGET_TOKENIZER):
         shutil.copy(pathlib.Path(directory) / f"{name}.model", out_dir)
@@ -149,6 +144,7 @@ def _export(directory, out_dir, settings):
 
 def _export_info(translator, settings, directory):
     import keras_seq2seq
+    from keras_seq2seq.backend import saved_model
 
     config = translator.config
     return {
@@ -168,153 +164,6 @@ def _export_info(translator, settings, directory):
         "versions": {
             "keras_seq2seq": keras_seq2seq.__version__,
             "keras": keras.__version__,
-            "tensorflow": __import__("tensorflow").__version__,
+            "tensorflow": saved_model.tensorflow_version(),
         },
     }
-
-
-def _serving_module_class():
-    import tensorflow as tf
-    import tensorflow_text as text
-
-    class ServingModule(tf.Module):
-        def __init__(self, translator, settings):
-            super().__init__()
-            self.model = translator.model
-            self.weights = [v.value for v in translator.model.weights]
-            # Distinct names: a loaded SavedModel keys each SentencePiece
-            # model resource by its op's name, and would give both sides one.
-            self.source = text.SentencepieceTokenizer(
-                translator.source_tokenizer.model_proto, name="source_tokenizer"
-            )
-            self.target = text.SentencepieceTokenizer(
-                translator.target_tokenizer.model_proto, name="target_tokenizer"
-            )
-            self.settings = settings
-            spec = tf.TensorSpec([None], tf.string, name="sentences")
-            self.translate = tf.function(self._translate, input_signature=[spec])
-            self.attention = tf.function(self._attention, input_signature=[spec])
-
-        def _encode(self, sentences):
-            normalized = text.normalize_utf8(sentences, "NFKC")
-            normalized = tf.strings.regex_replace(normalized, _WHITESPACE, " ")
-            normalized = tf.strings.strip(normalized)
-            ids = tf.cast(self.source.tokenize(normalized), tf.int32)
-            return ids, ids.row_lengths()
-
-        def _decode(self, ids, lengths):
-            """Decodes the sentences of each padded width together, with that
-            width's output limit, as `translate` batches them."""
-            limits = tf.constant(EXPORT_WIDTHS, tf.int64)
-            bucket = tf.reduce_sum(
-                tf.cast(lengths[:, None] > limits[None, :], tf.int32), axis=1
-            )
-            parts, rows = [], []
-            for index, width in enumerate((*EXPORT_WIDTHS, None)):
-                picked = tf.cast(tf.where(tf.equal(bucket, index))[:, 0], tf.int32)
-                parts.append(
-                    tf.cond(
-                        tf.size(picked) > 0,
-                        self._branch(tf.gather(ids, picked), width),
-                        _no_rows,
-                    )
-                )
-                rows.append(picked)
-            steps = tf.reduce_max([tf.shape(part[2])[1] for part in parts])
-            width = tf.reduce_max([tf.shape(part[3])[2] for part in parts])
-            order = tf.argsort(tf.concat(rows, 0))
-            out_lengths = tf.gather(tf.concat([p[0] for p in parts], 0), order)
-            scores = tf.gather(tf.concat([p[1] for p in parts], 0), order)
-            tokens = [
-                tf.pad(p[2], [[0, 0], [0, steps - tf.shape(p[2])[1]]]) for p in parts
-            ]
-            attention = [
-                tf.pad(
-                    p[3],
-                    [
-                        [0, 0],
-                        [0, steps - tf.shape(p[3])[1]],
-                        [0, width - tf.shape(p[3])[2]],
-                    ],
-                )
-                for p in parts
-            ]
-            tokens = tf.gather(tf.concat(tokens, 0), order)
-            attention = tf.gather(tf.concat(attention, 0), order)
-            return out_lengths, scores, tokens, attention
-
-        def _branch(self, ids, width):
-            settings = self.settings
-            limit = settings["max_output_length"] or (
-                default_max_length(width) if width else MAX_OUTPUT_LENGTH
-            )
-
-            def run():
-                shape = None if width is None else [None, width]
-                source = ids.to_tensor(default_value=PAD_ID, shape=shape)
-                if settings["beam"] == 1:
-                    out = self.model.greedy(source, limit, BOS_ID, EOS_ID)
-                else:
-                    out = self.model.beam(
-                        source,
-                        settings["beam"],
-                        limit,
-                        BOS_ID,
-                        EOS_ID,
-                        length_penalty=settings["length_penalty"],
-                    )
-                attention = tf.cast(out.attention, tf.float32)
-                return (
-                    tf.cast(out.lengths, tf.int32),
-                    tf.cast(out.scores, tf.float32),
-                    tf.cast(out.tokens, tf.int32),
-                    attention[:, :, : tf.reduce_max(ids.row_lengths())],
-                )
-
-            return run
-
-        def _outputs(self, sentences):
-            ids, lengths = self._encode(sentences)
-            out_lengths, scores, tokens, attention = self._decode(ids, lengths)
-            empty = tf.equal(lengths, 0)
-            out_lengths = tf.where(empty, 0, out_lengths)
-            tokens = tf.RaggedTensor.from_tensor(tokens, lengths=out_lengths)
-            return ids, lengths, tokens, tf.where(empty, 0.0, scores), attention
-
-        def _translate(self, sentences):
-            _, _, tokens, scores, _ = self._outputs(sentences)
-            kept = tf.ragged.boolean_mask(
-                tokens, (tokens != EOS_ID) & (tokens != PAD_ID) & (tokens != BOS_ID)
-            )
-            texts = self.target.detokenize(kept)
-            texts = tf.strings.strip(tf.strings.regex_replace(texts, _WHITESPACE, " "))
-            return {"translations": texts, "scores": scores}
-
-        def _attention(self, sentences):
-            ids, lengths, tokens, _, attention = self._outputs(sentences)
-            source_pieces = self.source.id_to_string(ids).to_tensor("")
-            target_pieces = self.target.id_to_string(tokens).to_tensor("")
-            steps = tf.shape(target_pieces)[1]
-            width = tf.shape(source_pieces)[1]
-            return {
-                "source_pieces": source_pieces,
-                "target_pieces": target_pieces,
-                "weights": attention[:, :steps, :width],
-            }
-
-    return ServingModule
-
-
-def _no_rows():
-    import tensorflow as tf
-
-    return (
-        tf.zeros([0], tf.int32),
-        tf.zeros([0], tf.float32),
-        tf.zeros([0, 0], tf.int32),
-        tf.zeros([0, 0, 0], tf.float32),
-    )
-
-
-def _ServingModule(translator, settings):  # noqa: N802 (builds a tf.Module)
-    return _serving_module_class()(translator, settings)
