@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +93,59 @@ def test_translate_arguments_and_stdin(trained, capsys, monkeypatch):
         ["translate", "--model", trained[0], "--beam", "2", "Go.", "I'm fine."], capsys
     )
     assert status == 0 and len(out.splitlines()) == 2
+
+
+def test_translate_a_file_in_windows_in_input_order(trained, capsys, tmp_path):
+    """--input/--output with batches of 2 (windows of 32 lines): the same
+    translations, in the same order, as all lines at once; --scores adds
+    each one's score; outputs cut by --max-output-length are counted."""
+    from keras_seq2seq.cli import translate as command
+
+    sentences = [f"{word}." for word in ("Go", "Run", "Hi", "Wait", "Stop")] * 8
+    sentences[3] = ""
+    (tmp_path / "in.txt").write_text("".join(f"{s}\n" for s in sentences))
+    expected = run(["translate", "--model", trained[0], *sentences], capsys)[1]
+    assert len(sentences) > 2 * command.WINDOW_BATCHES
+    argv = ["translate", "--model", trained[0], "--input", tmp_path / "in.txt"]
+    status, out, err = run(
+        argv + ["--output", tmp_path / "out.txt", "--batch-size", "2"], capsys
+    )
+    assert status == 0 and out == ""
+    assert (tmp_path / "out.txt").read_text() == expected
+
+    status, out, _ = run(argv + ["--scores"], capsys)
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [text for _, text in rows] == expected.splitlines()
+    assert all(float(score) <= 0 for score, _ in rows)
+    assert float(rows[3][0]) == 0.0  # the blank line
+
+    status, out, err = run(argv + ["--max-output-length", "1"], capsys)
+    assert status == 0 and len(out.splitlines()) == len(sentences)
+    # One piece is too few for all but the blank line (and any output that
+    # is `eos` alone).
+    cut = re.search(r"(\d+) of (\d+) outputs reached the output length", err)
+    assert cut and 0 < int(cut[1]) < len(sentences) == int(cut[2])
+    status, _, err = run(argv + ["Go."], capsys)
+    assert status == 1 and "not both" in error_line(err)
+
+
+def test_translate_n_best(trained, capsys):
+    sentences = ["Go.", "", "I'm fine."]
+    argv = ["translate", "--model", trained[0], "--beam", "3", *sentences]
+    best = run(argv, capsys)[1].splitlines()
+    status, out, _ = run(argv + ["--n-best", "3"], capsys)
+    assert status == 0
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [(int(i), int(rank)) for i, rank, _, _ in rows] == [
+        (i, rank) for i in range(3) for rank in (1, 2, 3)
+    ]
+    for i in range(3):
+        found = rows[3 * i : 3 * i + 3]
+        assert found[0][3] == best[i]
+        scores = [float(score) for _, _, score, _ in found]
+        assert scores == sorted(scores, reverse=True)
+    status, _, err = run(argv[:3] + ["--n-best", "2", "Go."], capsys)
+    assert status == 1 and "`n_best` must be at most `beam`" in error_line(err)
 
 
 def test_evaluate_json(trained, capsys, tmp_path):

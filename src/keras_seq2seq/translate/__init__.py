@@ -17,6 +17,7 @@ _EXPORTS = {
     "AttentionMap": "inference",
     "BOS_ID": "tokenizer",
     "EOS_ID": "tokenizer",
+    "Hypothesis": "inference",
     "PAD_ID": "tokenizer",
     "UNK_ID": "tokenizer",
     "BucketedBatches": "batching",

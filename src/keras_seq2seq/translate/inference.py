@@ -26,13 +26,24 @@ MIN_WIDTH = 8
 # The longest output the default limit allows.
 MAX_OUTPUT_LENGTH = 256
 
-Decoded = collections.namedtuple("Decoded", ("tokens", "attention"))
+Decoded = collections.namedtuple("Decoded", ("tokens", "attention", "score"))
 Decoded.__doc__ = """One decoded sentence.
 
 Attributes:
     tokens: int array of the output ids, `eos` included if one was produced.
     attention: float array `[len(tokens), source length]`, the alignment of
         each output token.
+    score: greedy: the sum of the output tokens' log probabilities; beam:
+        the beam search's (length-penalised) score.
+"""
+
+Hypothesis = collections.namedtuple("Hypothesis", ("text", "score", "complete"))
+Hypothesis.__doc__ = """What `TrainedTranslator.hypotheses` returns per sentence.
+
+Attributes:
+    text: the translation.
+    score: its score (see `Decoded.score`; 0.0 for a blank sentence).
+    complete: False if the output reached the length limit before `eos`.
 """
 
 AttentionMap = collections.namedtuple(
@@ -81,6 +92,7 @@ def decode_ids(
     batch_size=DEFAULT_BATCH_SIZE,
     bos_id=BOS_ID,
     eos_id=EOS_ID,
+    all_beams=False,
 ):
     """Decodes id sequences with a `Translator`, in static-shape batches.
 
@@ -98,10 +110,12 @@ def decode_ids(
         length_penalty, coverage_penalty: beam search penalties (GNMT).
         batch_size: source rows per batch for greedy decoding.
         bos_id, eos_id: the tokenizer's ids.
+        all_beams: decode each sequence to a list of `beam` `Decoded`, best
+            first.
 
     Returns:
-        A list of `Decoded`, in the order of `source_ids`. An empty sequence
-        decodes to no tokens.
+        A list of `Decoded` (lists with `all_beams`), in the order of
+        `source_ids`. An empty sequence decodes to no tokens.
 
     Example:
     >>> model = Translator(12, 12, embedding_dim=4, encoder_units=4,
@@ -111,9 +125,8 @@ def decode_ids(
     ([True, True, True], 3, 0)
     """
     lengths = [len(ids) for ids in source_ids]
-    results = [Decoded(np.zeros(0, np.int32), np.zeros((0, 0), np.float32))] * len(
-        source_ids
-    )
+    empty = Decoded(np.zeros(0, np.int32), np.zeros((0, 0), np.float32), 0.0)
+    results = [[empty] * beam if all_beams else empty] * len(source_ids)
     order = [i for i in np.argsort(lengths, kind="stable") if lengths[i]]
     if not order:
         return results
@@ -132,6 +145,7 @@ def decode_ids(
             beam_width=beam,
             length_penalty=length_penalty,
             coverage_penalty=coverage_penalty,
+            all_beams=all_beams and beam > 1,
         )
         for start in range(0, len(indices), rows):
             chunk = indices[start : start + rows]
@@ -139,15 +153,27 @@ def decode_ids(
             for row, index in enumerate(np.resize(chunk, rows)):
                 batch[row, : lengths[index]] = source_ids[index]
             out = translate(keras.ops.convert_to_tensor(batch))
-            tokens = keras.ops.convert_to_numpy(out.tokens)
-            steps = keras.ops.convert_to_numpy(out.lengths)
-            attention = keras.ops.convert_to_numpy(out.attention)
-            for row, index in enumerate(chunk):
-                n = int(steps[row])
-                results[index] = Decoded(
-                    tokens[row, :n].astype(np.int32),
-                    attention[row, :n, : lengths[index]].astype(np.float32),
+            # Every field with a beam axis after the batch axis (trailing:
+            # the axes after it).
+            tokens, steps, attention, scores = (
+                np.reshape(array, (rows, -1, *array.shape[array.ndim - trailing :]))
+                for array, trailing in (
+                    (keras.ops.convert_to_numpy(out.tokens), 1),
+                    (keras.ops.convert_to_numpy(out.lengths), 0),
+                    (keras.ops.convert_to_numpy(out.attention), 2),
+                    (keras.ops.convert_to_numpy(out.scores), 0),
                 )
+            )
+            for row, index in enumerate(chunk):
+                found = [
+                    Decoded(
+                        tokens[row, k, :n].astype(np.int32),
+                        attention[row, k, :n, : lengths[index]].astype(np.float32),
+                        float(scores[row, k]),
+                    )
+                    for k, n in enumerate(steps[row].astype(int))
+                ]
+                results[index] = found if all_beams else found[0]
     return results
 
 
@@ -206,11 +232,61 @@ class TrainedTranslator:
         Returns:
             list of str, one translation per sentence ("" for a blank one).
         """
-        sentences = _check_sentences(sentences)
-        decoded = self._decode(
+        hypotheses = self.hypotheses(
             sentences, beam, max_length, length_penalty, coverage_penalty, batch_size
         )
-        return self.target_tokenizer.decode([d.tokens for d in decoded])
+        return [found[0].text for found in hypotheses]
+
+    def hypotheses(
+        self,
+        sentences,
+        beam=1,
+        max_length=None,
+        length_penalty=0.0,
+        coverage_penalty=0.0,
+        batch_size=DEFAULT_BATCH_SIZE,
+        n_best=1,
+    ):
+        """Translates a list of sentences, as `translate`, keeping the
+        `n_best` best beams of each (at most `beam`), their scores, and
+        whether each ended before the length limit.
+
+        Returns:
+            One list per sentence of `n_best` `Hypothesis(text, score,
+            complete)`, best first.
+        """
+        sentences = _check_sentences(sentences)
+        beam = check_positive("beam", beam)
+        n_best = check_positive("n_best", n_best)
+        if n_best > beam:
+            raise PipelineError(
+                "`n_best` must be at most `beam`. Received: "
+                f"n_best={n_best}, beam={beam}"
+            )
+        decoded = self._decode(
+            sentences,
+            beam,
+            max_length,
+            length_penalty,
+            coverage_penalty,
+            batch_size,
+            all_beams=n_best > 1,
+        )
+        if n_best == 1:
+            decoded = [[d] for d in decoded]
+        kept = [found[:n_best] for found in decoded]
+        texts = iter(self.target_tokenizer.decode([d.tokens for f in kept for d in f]))
+        return [
+            [
+                Hypothesis(
+                    next(texts),
+                    d.score,
+                    not sentence.strip() or d.tokens[-1:].tolist() == [EOS_ID],
+                )
+                for d in found
+            ]
+            for found, sentence in zip(kept, sentences)
+        ]
 
     def attention(
         self,
@@ -242,7 +318,14 @@ class TrainedTranslator:
         )
 
     def _decode(
-        self, sentences, beam, max_length, length_penalty, coverage_penalty, batch_size
+        self,
+        sentences,
+        beam,
+        max_length,
+        length_penalty,
+        coverage_penalty,
+        batch_size,
+        all_beams=False,
     ):
         beam = check_positive("beam", beam)
         batch_size = check_positive("batch_size", batch_size)
@@ -256,6 +339,7 @@ class TrainedTranslator:
             length_penalty=float(length_penalty),
             coverage_penalty=float(coverage_penalty),
             batch_size=batch_size,
+            all_beams=all_beams,
         )
 
     def __repr__(self):

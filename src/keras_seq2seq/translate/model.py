@@ -383,6 +383,7 @@ class Translator(keras.Model):
         eos_id,
         length_penalty=0.0,
         coverage_penalty=0.0,
+        all_beams=False,
     ):
         """Beam search (`keras_seq2seq.decoding.beam_search`), best beam per row.
 
@@ -391,6 +392,8 @@ class Translator(keras.Model):
             beam_width: beams per source (Python int).
             length_penalty, coverage_penalty: GNMT penalties (Wu et al. 2016);
                 the coverage penalty reads the alignments in the state.
+            all_beams: return every beam, best first: a beam axis after the
+                batch axis in each field.
 
         Returns:
             A `Translation` whose scores are the beam search's.
@@ -409,10 +412,11 @@ class Translator(keras.Model):
             length_penalty=length_penalty,
             coverage_penalty=coverage_penalty,
             attention_fn=lambda step_state: step_state[2],
+            return_all_beams=all_beams,
         )
         tokens = ops.cast(out.tokens, "int32")
         lengths = ops.cast(out.lengths, "int32")
-        # beam_search gathers the alignments of each step along the best beam.
+        # beam_search gathers the alignments of each step along each beam.
         valid = self._valid_steps(tokens, lengths)
         attention = ops.where(
             valid[..., None], out.attention, ops.zeros_like(out.attention)
@@ -427,15 +431,24 @@ class Translator(keras.Model):
         beam_width=1,
         length_penalty=0.0,
         coverage_penalty=0.0,
+        all_beams=False,
     ):
         """A compiled `fn(source_ids) -> Translation` (`backend.compile_function`).
 
         `jax.jit` on JAX (output time axis: `max_length`), `tf.function` on
-        TensorFlow, eager on torch. `beam_width=1` decodes greedily. The
-        function reads the current weights at every call and is cached per
-        argument set.
+        TensorFlow, eager on torch. `beam_width=1` decodes greedily;
+        `all_beams` returns every beam (see `beam`). The function reads the
+        current weights at every call and is cached per argument set.
         """
-        key = (max_length, bos_id, eos_id, beam_width, length_penalty, coverage_penalty)
+        key = (
+            max_length,
+            bos_id,
+            eos_id,
+            beam_width,
+            length_penalty,
+            coverage_penalty,
+            all_beams,
+        )
         if key not in self._translate_functions:
             if not self.built:
                 self.build()
@@ -451,6 +464,7 @@ class Translator(keras.Model):
                     eos_id,
                     length_penalty=length_penalty,
                     coverage_penalty=coverage_penalty,
+                    all_beams=all_beams,
                 )
 
             self._translate_functions[key] = compile_function(translate, self)
@@ -461,8 +475,8 @@ class Translator(keras.Model):
 
     @staticmethod
     def _valid_steps(tokens, lengths):
-        steps = ops.arange(ops.shape(tokens)[1], dtype="int32")
-        return ops.less(steps[None, :], ops.cast(lengths, "int32")[:, None])
+        steps = ops.arange(ops.shape(tokens)[-1], dtype="int32")
+        return ops.less(steps, ops.cast(lengths, "int32")[..., None])
 
     def get_config(self):
         return {
