@@ -65,11 +65,11 @@ import sys
 import time
 import zipfile
 
+from keras_seq2seq.translate.config import TrainingConfig
 from keras_seq2seq.translate.corpus import default_corpus_path, read_pairs
 from keras_seq2seq.translate.scores import corpus_scores
 from keras_seq2seq.translate.split import split_corpus
 from keras_seq2seq.translate.tokenizer import UNK_ID, SubwordTokenizer
-from keras_seq2seq.translate.training import DEFAULT_MAX_LENGTH, DEFAULT_VOCAB_SIZE
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_VENV = HERE / ".venv-onmt"
@@ -493,8 +493,9 @@ def parse_args(argv=None):
         "--reverse", action="store_true", help="source: the corpus's 2nd column"
     )
     parser.add_argument("--seed", type=int, default=0, help="split and training seed")
-    parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE)
-    parser.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH)
+    defaults = TrainingConfig()
+    parser.add_argument("--vocab-size", type=int, default=defaults.vocab_size)
+    parser.add_argument("--max-length", type=int, default=defaults.max_length)
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak")
     parser.add_argument("--warmup", type=int, default=500, help="steps")
     parser.add_argument("--checkpoint-steps", type=int, default=50)
