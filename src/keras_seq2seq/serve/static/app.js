@@ -61,6 +61,8 @@ async function translate(event) {
   const heatmap = document.getElementById("heatmap");
   error.textContent = "";
   status.textContent = "translating\u2026";
+  // "busy", then "done" or "failed": lets scripts and tests wait for the answer.
+  document.body.dataset.state = "busy";
   const body = {
     text: [document.getElementById("source").value],
     beam: Number(document.getElementById("beam").value),
@@ -85,9 +87,11 @@ async function translate(event) {
       heatmap.replaceChildren();
     }
     status.textContent = "";
+    document.body.dataset.state = "done";
   } catch (problem) {
     status.textContent = "";
     error.textContent = problem.message;
+    document.body.dataset.state = "failed";
   }
 }
 
