@@ -140,7 +140,15 @@ def create_app(translator, beam=1, length_penalty=0.0, **limits):
     return app
 
 
-def serve(model_dir, host="127.0.0.1", port=8000, beam=1, length_penalty=0.0, **limits):
+def serve(
+    model_dir,
+    host="127.0.0.1",
+    port=8000,
+    beam=1,
+    length_penalty=0.0,
+    log_level="info",
+    **limits,
+):
     """Loads the trained model in `model_dir` and serves it over HTTP until
     SIGINT or SIGTERM (requests in flight then finish; new ones are refused).
 
@@ -149,16 +157,23 @@ def serve(model_dir, host="127.0.0.1", port=8000, beam=1, length_penalty=0.0, **
         host: the address to listen on; the default answers this machine only.
         port: the TCP port.
         beam, length_penalty: the decoding of requests that name none.
+        log_level: uvicorn's log level ("info" logs each request).
         **limits: the fields of `Limits` (request sizes and batching).
+
+    Raises:
+        PipelineError: `model_dir` holds no readable trained model.
+        ValueError: a bad `beam`, `length_penalty` or limit.
     """
     import uvicorn
 
     from keras_seq2seq.translate import load
 
+    # Bad settings are refused before the model is loaded.
+    Limits(**limits)
     app = create_app(
         load(model_dir), beam=beam, length_penalty=length_penalty, **limits
     )
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 
 async def _read_body(request, max_bytes):
