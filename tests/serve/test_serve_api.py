@@ -255,6 +255,36 @@ def test_different_settings_and_budgets_are_not_merged(trained, translator):
     )
 
 
+def test_requests_that_queue_while_the_model_decodes_are_merged(trained, translator):
+    gate = threading.Event()
+    counting = Counting(translator, gate)
+    app = create_app(counting, batch_wait_ms=0)
+    s = trained[1]
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost"
+        ) as client:
+            first = asyncio.create_task(
+                client.post("/translate", json={"text": [s[0]]})
+            )
+            await asyncio.sleep(0.2)
+            queued = [
+                asyncio.create_task(client.post("/translate", json={"text": [text]}))
+                for text in s[1:4]
+            ]
+            await asyncio.sleep(0.2)
+            gate.set()
+            return await asyncio.gather(first, *queued)
+
+    answers = asyncio.run(scenario())
+    assert [a.json()["translations"][0]["text"] for a in answers] == (
+        translator.translate(s[:4])
+    )
+    assert counting.calls == [[s[0]], s[1:4]]
+
+
 def test_event_loop_answers_while_the_model_decodes(translator):
     gate = threading.Event()
     app = create_app(Counting(translator, gate))

@@ -92,6 +92,8 @@ class DynamicBatcher:
     async def _next(self, timeout=None):
         if self._held:
             return self._held.popleft()
+        if not self._queue.empty():  # Waiting requests join even when time is up.
+            return self._queue.get_nowait()
         if timeout is None:
             return await self._queue.get()
         return await asyncio.wait_for(self._queue.get(), max(timeout, 0.0))
