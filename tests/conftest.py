@@ -193,3 +193,34 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_translator(tmp_path_factory):
+    """`(model directory, test sentences)`: a tiny translator trained once per
+    test session on 1,000 short pairs of the bundled corpus, and the source
+    sentences of its recorded test split."""
+    import gzip
+
+    from keras_seq2seq.translate import default_corpus_path, train
+
+    lines = gzip.decompress(default_corpus_path().read_bytes()).split(b"\n")
+    path = tmp_path_factory.mktemp("corpus") / "pairs.txt"
+    path.write_bytes(b"\n".join(lines[:1000]) + b"\n")
+    out = tmp_path_factory.mktemp("run") / "model"
+    train(
+        out,
+        pairs=path,
+        log=[].append,
+        epochs=1,
+        vocab_size=300,
+        max_length=8,
+        batch_size=64,
+        bleu_sentences=32,
+        embedding_dim=8,
+        encoder_units=8,
+        decoder_units=16,
+        encoder_layers=1,
+    )
+    test_split = (out / "test.tsv").read_text(encoding="utf-8").split("\n")
+    return out, [line.split("\t")[0] for line in test_split if line]

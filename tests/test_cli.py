@@ -9,8 +9,11 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 
 import keras
 import pytest
@@ -208,6 +211,39 @@ def test_export(trained, capsys, tmp_path):
     status, _, err = run(arguments, capsys)
     assert status == 1
     assert "must be a new or empty directory" in error_line(err)
+
+
+def test_serve(trained):
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    arguments = ["serve", "--model", trained[0], "--port", port, "--max-sentences", 1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "keras_seq2seq.cli", *map(str, arguments)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()},
+    )
+    try:
+        for _ in range(600):
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            assert server.poll() is None, server.stderr.read()
+            time.sleep(0.5)
+        answer = httpx.post(f"{url}/translate", json={"text": ["Hi."]}, timeout=60)
+        assert answer.status_code == 200
+        assert len(answer.json()["translations"]) == 1
+        refused = httpx.post(f"{url}/translate", json={"text": ["Hi.", "Go."]})
+        assert refused.status_code == 422
+        assert "too many sentences: at most 1" in refused.json()["error"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
 
 
 def test_continue_training_with_a_time_budget(

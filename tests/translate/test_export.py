@@ -2,7 +2,6 @@
 run in a process that can import neither keras_seq2seq, JAX nor torch, gives
 the same translations as `TrainedTranslator.translate`."""
 
-import gzip
 import json
 import os
 import subprocess
@@ -12,22 +11,11 @@ import sysconfig
 import numpy as np
 import pytest
 
-from keras_seq2seq.translate import PipelineError, default_corpus_path, load, train
+from keras_seq2seq.translate import PipelineError, load
 from keras_seq2seq.translate.export import EXPORT_INFO_FILE, export_translator
 
 pytestmark = pytest.mark.usefixtures("jax_compilation_cache")
 
-TINY = dict(
-    epochs=1,
-    vocab_size=300,
-    max_length=8,
-    batch_size=64,
-    bleu_sentences=64,
-    embedding_dim=8,
-    encoder_units=8,
-    decoder_units=16,
-    encoder_layers=1,
-)
 # Sentences of every export width (8, 16 and over 64 pieces), a blank one and
 # spacing that normalisation collapses.
 EXTRA = ["", "Hello\u00a0  world !", " ".join(["I ran to the big station."] * 14)]
@@ -54,16 +42,9 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    lines = gzip.decompress(default_corpus_path().read_bytes()).split(b"\n")
-    path = tmp_path_factory.mktemp("corpus") / "pairs.txt"
-    path.write_bytes(b"\n".join(lines[:1000]) + b"\n")
-    out = tmp_path_factory.mktemp("run") / "model"
-    train(out, pairs=path, log=[].append, **TINY)
-    sentences = [
-        line.split("\t")[0] for line in (out / "test.tsv").read_text().split("\n")
-    ]
-    return out, [s for s in sentences if s][:24] + EXTRA
+def trained(tiny_translator):
+    directory, sentences = tiny_translator
+    return directory, sentences[:24] + EXTRA
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """The `keras-seq2seq` command line: train, translate, evaluate, attention,
-export, demo and info, over the public Python API (one module per command).
+export, serve, demo and info, over the public Python API (one module per command).
 
 Results go to stdout (translations, scores); progress and messages go to
 stderr. Bad input (a missing or corrupt model directory, an empty corpus, a
@@ -22,11 +22,21 @@ from keras_seq2seq.cli import (
     evaluate,
     export,
     info,
+    serve,
     train,
 )
 from keras_seq2seq.cli import translate as translate_command
 
-COMMANDS = (info, train, translate_command, evaluate, attention, export, demo)
+COMMANDS = (
+    info,
+    train,
+    translate_command,
+    evaluate,
+    attention,
+    export,
+    serve,
+    demo,
+)
 
 
 def build_parser():
