@@ -34,6 +34,25 @@ def np_softmax(scores, mask=None):
     return np.where(total > 0, e / np.where(total > 0, total, 1.0), 0.0)
 
 
+def compiled(fn, torch_compile=False):
+    """`fn` compiled the way each backend compiles a model's step: `jax.jit`,
+    `tf.function` with XLA; on torch `torch.compile` if asked, else `fn`."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True)
+    if torch_compile:
+        import torch
+
+        return torch.compile(fn)
+    return fn
+
+
 def gradient(loss_fn, value):
     """d loss_fn(value) / d value on the current backend."""
     backend = keras.backend.backend()

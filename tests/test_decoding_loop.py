@@ -5,7 +5,7 @@ import collections
 import keras
 import numpy as np
 import pytest
-from conftest import gradient
+from conftest import compiled, gradient
 from keras import ops
 
 from keras_seq2seq.decoding import decode_loop, greedy_search
@@ -28,19 +28,6 @@ def numpy(x):
 def table_step(tokens, state):
     """Logits from the table; the state counts the steps each row ran."""
     return ops.take(TABLE, tokens, axis=0), state + 1
-
-
-def compiled(fn):
-    """`fn` compiled the way each backend compiles a model's step."""
-    if BACKEND == "jax":
-        import jax
-
-        return jax.jit(fn)
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, jit_compile=True)
-    return fn
 
 
 def test_greedy_search_follows_the_table():

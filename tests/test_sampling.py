@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import compiled
 from keras import ops
 
 from keras_seq2seq.backend.random import step_uniform
@@ -25,21 +26,6 @@ def numpy(x):
 
 def table_step(tokens, state):
     return ops.take(TABLE, tokens, axis=0), state + 1
-
-
-def compiled(fn):
-    """`fn` compiled by each backend's compiler."""
-    if BACKEND == "jax":
-        import jax
-
-        return jax.jit(fn)
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, jit_compile=True)
-    import torch
-
-    return torch.compile(fn)
 
 
 def reference(probs, temperature=1.0, top_k=None, top_p=None):
@@ -162,7 +148,7 @@ def test_sample_compiled_draws_what_eager_draws():
     start = ops.convert_to_tensor(np.arange(VOCAB, dtype="int32"))
     state = ops.zeros((VOCAB,), "int32")
     tokens, lengths = run(start, state)
-    tokens_c, lengths_c = compiled(run)(start, state)
+    tokens_c, lengths_c = compiled(run, torch_compile=True)(start, state)
     np.testing.assert_array_equal(numpy(lengths_c), numpy(lengths))
     steps = tokens.shape[1]
     np.testing.assert_array_equal(numpy(tokens_c)[:, :steps], numpy(tokens))
@@ -173,7 +159,7 @@ def test_step_uniform_is_keyed_by_seed_and_step_eager_and_compiled():
     seed = keras.random.SeedGenerator(3).next()
     eager = numpy(step_uniform((2000,), seed, 4))
     compiled_draw = numpy(
-        compiled(lambda s, t: step_uniform((2000,), s, t))(
+        compiled(lambda s, t: step_uniform((2000,), s, t), torch_compile=True)(
             seed, ops.convert_to_tensor(4, "int32")
         )
     )

@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from keras_seq2seq.backend.remat import recompute_in_backward
+from keras_seq2seq.backend.scan import scan
 
 MASKED_SCORE = -1e9  # large negative in float32; exp() of it is exactly 0.
 MONOTONIC_MODES = ("parallel", "recursive", "hard")
@@ -210,7 +211,7 @@ def _recursive_stay_probability(p_choose_i, previous_attention):
         carry = inputs[..., 0] * carry + inputs[..., 1]
         return carry, carry
 
-    _, q = ops.scan(step, ops.zeros_like(p_choose_i[:, 0]), sequences)
+    _, q = scan(step, ops.zeros_like(p_choose_i[:, 0]), sequences)
     return ops.transpose(q)
 
 

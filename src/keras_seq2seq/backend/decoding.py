@@ -1,9 +1,5 @@
 """The places where the decoding core needs a backend's own line.
 
-* `scan`: `keras_seq2seq.backend.scan`, except on TensorFlow, where the loop is
-  a `tf.while_loop` given `maximum_iterations`, which XLA needs to
-  differentiate it (`jit_compile=True` training); `keras.ops.scan` leaves it
-  unset.
 * `concrete_steps`: whether the number of steps a decode loop took can become
   part of an output shape. TensorFlow graphs (XLA included) accept a tensor
   slice bound; JAX under tracing and torch under shape inference do not, so the
@@ -13,9 +9,7 @@
 """
 
 import keras
-from keras import ops, tree
-
-from keras_seq2seq.backend.scan import scan as _backend_scan
+from keras import ops
 
 try:  # Keras-private, read-only: tells torch's shape inference from a real call.
     from keras.src.backend.common.symbolic_scope import in_symbolic_scope
@@ -85,32 +79,3 @@ def top_k(x, k):
     values = torch.gather(x, -1, indices)
     order = torch.sort(values, dim=-1, descending=True, stable=True).indices
     return torch.gather(values, -1, order), torch.gather(indices, -1, order).int()
-
-
-def scan(step, init, xs):
-    """`carry, y = step(carry, x)` over the leading axis of `xs` (see `backend.scan`)."""
-    if keras.backend.backend() != "tensorflow":
-        return _backend_scan(step, init, xs)
-    import tensorflow as tf
-
-    # The first step runs outside the loop: it gives the shapes of `y`, and
-    # any variable a layer creates on first call is created outside the loop.
-    carry, first_y = step(init, tree.map_structure(lambda x: x[0], xs))
-    length = tf.shape(tree.flatten(xs)[0])[0]
-    arrays = [
-        tf.TensorArray(y.dtype, size=length, element_shape=y.shape).write(0, y)
-        for y in tree.flatten(first_y)
-    ]
-
-    def body(index, carry, arrays):
-        carry, y = step(carry, tree.map_structure(lambda x: x[index], xs))
-        arrays = [a.write(index, v) for a, v in zip(arrays, tree.flatten(y))]
-        return index + 1, carry, arrays
-
-    _, carry, arrays = tf.while_loop(
-        lambda index, *_: index < length,
-        body,
-        (tf.constant(1), carry, arrays),
-        maximum_iterations=length - 1,
-    )
-    return carry, tree.pack_sequence_as(first_y, [a.stack() for a in arrays])

@@ -1,9 +1,14 @@
-"""`scan` with `jax.lax.scan` semantics on every Keras backend.
+"""`scan` with `jax.lax.scan` semantics on every Keras backend: the one loop
+every recurrence here (decoders, attention cells, monotonic attention, the
+decode loop) runs on.
 
-`keras.ops.scan` on TensorFlow requires each step's output `y` to have the
-structure, shapes and dtypes of the carry; JAX and torch do not. On
-TensorFlow the first step runs before the loop and the loop carries the last
-`y` beside the state, so the loop's per-step output is the carry itself.
+On JAX and torch it is `keras.ops.scan`. On TensorFlow `keras.ops.scan`
+requires each step's output `y` to have the structure, shapes and dtypes of
+the carry, and leaves the loop's `maximum_iterations` unset, without which XLA
+cannot differentiate it (`jit_compile=True` training). So there the loop is a
+`tf.while_loop` given `maximum_iterations`, writing `y` into `TensorArray`s;
+the first step runs before it, which gives the shapes of `y` and creates any
+variable a layer builds on first call outside the loop.
 """
 
 import keras
@@ -17,8 +22,8 @@ def scan(step, init, xs):
         step: function `(carry, x) -> (carry, y)`; `carry`, `x` and `y` may be
             nested structures of tensors.
         init: the initial carry.
-        xs: tensors (nested) whose leading axis is time; its length may be
-            unknown until run time.
+        xs: tensors (nested) whose leading axis is time, at least one step
+            long; its length may be unknown until run time.
 
     Returns:
         `(final_carry, ys)`, with every leaf of `ys` stacked on a new leading
@@ -31,17 +36,28 @@ def scan(step, init, xs):
     """
     if keras.backend.backend() != "tensorflow":
         return ops.scan(step, init, xs)
+    import tensorflow as tf
+
     carry, first_y = step(init, tree.map_structure(lambda x: x[0], xs))
+    leading = tree.flatten(xs)[0]
+    # A static length keeps the time axis of `ys` static too.
+    length = leading.shape[0]
+    if length is None:
+        length = tf.shape(leading)[0]
+    arrays = [
+        tf.TensorArray(y.dtype, size=length, element_shape=y.shape).write(0, y)
+        for y in tree.flatten(first_y)
+    ]
 
-    def carry_output(state, x):
-        new_carry, y = step(state[0], x)
-        return (new_carry, y), (new_carry, y)
+    def body(index, carry, arrays):
+        carry, y = step(carry, tree.map_structure(lambda x: x[index], xs))
+        arrays = [a.write(index, v) for a, v in zip(arrays, tree.flatten(y))]
+        return index + 1, carry, arrays
 
-    rest = tree.map_structure(lambda x: x[1:], xs)
-    (carry, _), (_, rest_ys) = ops.scan(carry_output, (carry, first_y), rest)
-    ys = tree.map_structure(
-        lambda first, others: ops.concatenate([first[None], others], axis=0),
-        first_y,
-        rest_ys,
+    _, carry, arrays = tf.while_loop(
+        lambda index, *_: index < length,
+        body,
+        (tf.constant(1), carry, arrays),
+        maximum_iterations=length - 1,
     )
-    return carry, ys
+    return carry, tree.pack_sequence_as(first_y, [a.stack() for a in arrays])

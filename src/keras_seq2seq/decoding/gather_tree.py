@@ -8,7 +8,7 @@ rebuild the token sequences, and reorder any other per-step array the same way.
 
 from keras import ops
 
-from keras_seq2seq.backend.decoding import scan
+from keras_seq2seq.backend.scan import scan
 
 
 def backtrack(parent_ids, end_time, slot):

@@ -31,7 +31,8 @@ import collections
 import keras
 from keras import ops, tree
 
-from keras_seq2seq.backend.decoding import concrete_steps, scan
+from keras_seq2seq.backend.decoding import concrete_steps
+from keras_seq2seq.backend.scan import scan
 
 DecodeLoopResult = collections.namedtuple(
     "DecodeLoopResult", ("outputs", "final_state", "lengths", "num_steps")

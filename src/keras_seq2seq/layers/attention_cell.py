@@ -7,7 +7,7 @@ from keras_seq2seq.attention import functions
 from keras_seq2seq.attention.bahdanau import BahdanauAttention
 from keras_seq2seq.attention.base import AttentionMechanism
 from keras_seq2seq.attention.luong import LuongAttention
-from keras_seq2seq.backend.decoding import scan
+from keras_seq2seq.backend.scan import scan
 from keras_seq2seq.validation import check_positive_int, check_rank
 
 CELL_TYPES = ("gru", "lstm")
@@ -220,7 +220,7 @@ class AttentionCell(keras.layers.Layer):
         """Runs the cell over a whole input sequence (teacher forcing).
 
         The memory keys are computed once, and the loop is
-        `keras_seq2seq.backend.decoding.scan` (compiled on every backend).
+        `keras_seq2seq.backend.scan` (compiled on every backend).
 
         Args:
             inputs: `(batch, time, input_depth)`.

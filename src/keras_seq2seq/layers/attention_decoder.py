@@ -33,7 +33,8 @@ class AttentionDecoder(keras.layers.Layer):
         s' = (1 - z) * s + z * p
 
     from `s0 = tanh(x[:, 0] W_s)` and `y0 = 0`. `x U_a + b_a` is computed once
-    per sequence, and the loop is `keras.ops.scan` (compiled on every backend).
+    per sequence, and the loop is `keras_seq2seq.backend.scan` (compiled on every
+    backend).
 
     Args:
         units: state and attention depth.

@@ -44,7 +44,7 @@ class Translator(keras.Model):
     initial state (tanh for `h`, linear for `c`). Decoder: `target_embedding`,
     an `AttentionCell` (`decoder_cell`: `rnn_type` cell with `decoder_units`,
     Bahdanau or Luong attention, input feeding) run with
-    `keras_seq2seq.backend.decoding.scan`, and `output_projection` to the
+    `keras_seq2seq.backend.scan`, and `output_projection` to the
     target vocabulary. Dropout is applied to both embeddings, between encoder
     layers and to the attention vectors, never inside a recurrence. Both
     embeddings are initialised from N(0, 1).
