@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from keras_seq2seq.backend.compile import compile_function
-from keras_seq2seq.backend.decoding import scan
+from keras_seq2seq.backend.scan import scan
 
 KINDS = ("forward", "input_grad", "weight_grad")
 SIZES = ("batch", "src_len", "tgt_len", "vocab", "embed", "units")

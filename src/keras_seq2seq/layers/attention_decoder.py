@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_seq2seq.attention import functions
-from keras_seq2seq.backend import scan
+from keras_seq2seq.backend.scan import scan
 from keras_seq2seq.validation import (
     check_positive_int,
     check_rank,
