@@ -35,7 +35,7 @@ def call(app, *requests):
 
 
 class Counting:
-    """A translator that counts and records its `translate` calls."""
+    """A translator that counts and records its `hypotheses` calls."""
 
     def __init__(self, translator, gate=None):
         self.translator = translator
@@ -44,11 +44,11 @@ class Counting:
         self.calls = []
         self.gate = gate
 
-    def translate(self, sentences, **options):
+    def hypotheses(self, sentences, **options):
         self.calls.append(list(sentences))
         if self.gate is not None:
             self.gate.wait(30)
-        return self.translator.translate(sentences, **options)
+        return self.translator.hypotheses(sentences, **options)
 
     def attention(self, sentence, **options):
         return self.translator.attention(sentence, **options)
@@ -66,8 +66,32 @@ def test_translations_equal_translate(trained, translator, beam):
     assert [t["text"] for t in body["translations"]] == translator.translate(
         sentences, beam=beam
     )
+    best = [found[0] for found in translator.hypotheses(sentences, beam=beam)]
+    np.testing.assert_allclose(
+        [t["score"] for t in body["translations"]], [h.score for h in best], atol=1e-4
+    )
     assert body["beam"] == beam and body["length_penalty"] == 0.0
     assert all("attention" not in t for t in body["translations"])
+    assert all("n_best" not in t for t in body["translations"])
+
+
+def test_n_best(trained, translator):
+    sentences = trained[1][:5]
+    (answer,) = call(
+        create_app(translator),
+        ("POST", "/translate", {"text": sentences, "beam": 3, "n_best": 3}),
+    )
+    assert answer.status_code == 200, answer.text
+    want = translator.hypotheses(sentences, beam=3, n_best=3)
+    for item, found in zip(answer.json()["translations"], want):
+        assert [h["text"] for h in item["n_best"]] == [h.text for h in found]
+        scores = [h["score"] for h in item["n_best"]]
+        np.testing.assert_allclose(scores, [h.score for h in found], atol=1e-4)
+        assert scores == sorted(scores, reverse=True)
+        assert (item["text"], item["score"]) == (
+            item["n_best"][0]["text"],
+            item["n_best"][0]["score"],
+        )
 
 
 def test_attention(trained, translator):
@@ -80,7 +104,7 @@ def test_attention(trained, translator):
     body = answer.json()
     assert (body["beam"], body["length_penalty"]) == (2, 0.5)
     first, blank, last = body["translations"]
-    assert blank == {"text": "", "attention": None}
+    assert blank == {"text": "", "score": 0.0, "attention": None}
     for item, sentence in ((first, sentences[0]), (last, sentences[2])):
         expected = translator.attention(sentence, beam=2, length_penalty=0.5)
         found = item["attention"]
@@ -148,9 +172,9 @@ BAD = [
     ({"text": ["a"], "beam": "2"}, 422, 'Received: beam="2"'),
     ({"text": ["a"], "beam": True}, 422, "Received: beam=true"),
     (
-        {"text": ["a"], "n_best": 2},
+        {"text": ["a"], "beam": 2, "n_best": 3},
         422,
-        "`n_best` must be 1: this server returns the best translation only (n-best lists are not available yet). Received: n_best=2",
+        "`n_best` must be an integer from 1 to the beam width (2). Received: n_best=3",
     ),
     (
         {"text": ["a"], "attention": 1},
@@ -310,10 +334,10 @@ def test_event_loop_answers_while_the_model_decodes(translator):
 
 def test_translation_errors_reach_the_client_and_the_server_goes_on(translator):
     class Failing(Counting):
-        def translate(self, sentences, **options):
+        def hypotheses(self, sentences, **options):
             if "boom" in sentences:
                 raise RuntimeError("decoder failed")
-            return super().translate(sentences, **options)
+            return super().hypotheses(sentences, **options)
 
     app = create_app(Failing(translator), batch_wait_ms=0)
 

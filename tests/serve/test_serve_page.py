@@ -43,7 +43,8 @@ def test_page_translates_and_draws_the_attention(
     from playwright.sync_api import sync_playwright
 
     sentence = max(trained[1], key=len)
-    expected = translator.attention(sentence)
+    expected = translator.attention(sentence, beam=2)
+    best, second = translator.hypotheses([sentence], beam=2, n_best=2)[0]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox"]
@@ -54,14 +55,19 @@ def test_page_translates_and_draws_the_attention(
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(live_server)
             page.fill("#source", sentence)
+            page.fill("#beam", "2")
+            page.fill("#nbest", "2")
             page.click("#submit")
             page.wait_for_selector(
                 "body[data-state=done], body[data-state=failed]", timeout=60_000
             )
-            assert page.text_content("#output") == translator.translate([sentence])[0]
+            assert page.text_content("#output") == best.text
             assert page.text_content("#error") == ""
-            # Scores are not part of the API yet, so the page shows none.
-            assert page.text_content("#score") == ""
+            # The page gets the scores rounded to 5 decimals.
+            assert page.text_content("#score") == f"score {round(best.score, 5):.3f}"
+            assert page.locator("#alternatives li").all_text_contents() == [
+                f"{h.text} ({round(h.score, 5):.3f})" for h in (best, second)
+            ]
             cells = page.locator("#heatmap rect.cell")
             rows, columns = len(expected.target_tokens), len(expected.source_tokens)
             assert cells.count() == rows * columns

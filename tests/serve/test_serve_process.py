@@ -17,13 +17,13 @@ import httpx
 SERVER = """
 import sys, time
 from keras_seq2seq.translate.inference import TrainedTranslator
-original = TrainedTranslator.translate
-def translate(self, sentences, **options):
+original = TrainedTranslator.hypotheses
+def hypotheses(self, sentences, **options):
     if any("slow" in s for s in sentences):
         print("decoding slow", flush=True)
         time.sleep(3)
     return original(self, sentences, **options)
-TrainedTranslator.translate = translate
+TrainedTranslator.hypotheses = hypotheses
 from keras_seq2seq.serve import serve
 serve(sys.argv[1], port=int(sys.argv[2]), batch_wait_ms=0)
 """

@@ -2,8 +2,10 @@
 
 - `POST /translate` `{"text": [...], "beam": 5, "length_penalty": 0.0,
   "n_best": 1, "attention": false}` returns `{"translations": [{"text": ...,
-  "attention": {"source": [...], "target": [...], "weights": [[...]]}}],
-  "beam": ..., "length_penalty": ...}` (`attention` only when asked; null for
+  "score": ..., "n_best": [{"text": ..., "score": ...}, ...], "attention":
+  {"source": [...], "target": [...], "weights": [[...]]}}], "beam": ...,
+  "length_penalty": ...}` (`n_best` when more than 1 is asked, at most the
+  beam width; `attention`, of the best translation, only when asked; null for
   a blank sentence);
 - `GET /health` returns `{"status": "ok"}`;
 - `GET /info` returns the model's config, the server's settings and limits
@@ -46,9 +48,10 @@ def create_app(translator, beam=1, length_penalty=0.0, **limits):
 
     Example:
     >>> import asyncio, httpx
+    >>> from keras_seq2seq.translate import Hypothesis
     >>> class Echo:
-    ...     def translate(self, sentences, beam=1, length_penalty=0.0):
-    ...         return sentences
+    ...     def hypotheses(self, sentences, beam=1, length_penalty=0.0, n_best=1):
+    ...         return [[Hypothesis(s, -1.0, True)] for s in sentences]
     >>> async def ask():
     ...     transport = httpx.ASGITransport(app=create_app(Echo()))
     ...     async with httpx.AsyncClient(transport=transport,
@@ -56,7 +59,7 @@ def create_app(translator, beam=1, length_penalty=0.0, **limits):
     ...         answer = await client.post("/translate", json={"text": ["Hi."]})
     ...     return answer.json()["translations"]
     >>> asyncio.run(ask())
-    [{'text': 'Hi.'}]
+    [{'text': 'Hi.', 'score': -1.0}]
     """
     limits = Limits(**limits)
     # The defaults obey the rules of a request's fields.
@@ -77,9 +80,11 @@ def create_app(translator, beam=1, length_penalty=0.0, **limits):
         parsed = parse_translate(body, limits, defaults.beam, defaults.length_penalty)
         pieces = _piece_counts(translator, parsed.text)
         check_lengths(parsed.text, pieces, limits)
-        settings = Settings(parsed.beam, parsed.length_penalty, parsed.attention)
-        texts, maps = await batcher.submit(parsed.text, sum(pieces), settings)
-        translations = [{"text": text} for text in texts]
+        settings = Settings(
+            parsed.beam, parsed.length_penalty, parsed.n_best, parsed.attention
+        )
+        found, maps = await batcher.submit(parsed.text, sum(pieces), settings)
+        translations = [_translation(hypotheses, parsed.n_best) for hypotheses in found]
         if maps is not None:
             for item, found in zip(translations, maps):
                 item["attention"] = None if found is None else _attention(found)
@@ -200,6 +205,16 @@ def _piece_counts(translator, text):
     if tokenizer is None:
         return [len(s.split()) for s in text]
     return [len(ids) for ids in tokenizer.encode(text)]
+
+
+def _translation(hypotheses, n_best):
+    """The best hypothesis's text and score, and the n-best list if asked."""
+    item = {"text": hypotheses[0].text, "score": round(float(hypotheses[0].score), 5)}
+    if n_best > 1:
+        item["n_best"] = [
+            {"text": h.text, "score": round(float(h.score), 5)} for h in hypotheses
+        ]
+    return item
 
 
 def _attention(found):

@@ -1,5 +1,5 @@
 """Dynamic batching: concurrent requests with the same decoding settings are
-decoded together in one `translate` call, run on one worker thread so the
+decoded together in one `hypotheses` call, run on one worker thread so the
 event loop keeps answering while the model works.
 
 A batch starts with the oldest waiting request and takes the requests that
@@ -22,14 +22,15 @@ class Settings:
 
     beam: int
     length_penalty: float
+    n_best: int
     attention: bool
 
 
 class DynamicBatcher:
-    """Merges concurrent translation requests into batched `translate` calls.
+    """Merges concurrent translation requests into batched `hypotheses` calls.
 
     Args:
-        translator: a `TrainedTranslator` (anything with its `translate` and
+        translator: a `TrainedTranslator` (anything with its `hypotheses` and
             `attention` methods).
         max_sentences: the most sentences in one batch.
         max_tokens: the most source pieces in one batch.
@@ -38,11 +39,11 @@ class DynamicBatcher:
     Example:
     >>> import asyncio
     >>> class Upper:
-    ...     def translate(self, sentences, beam=1, length_penalty=0.0):
+    ...     def hypotheses(self, sentences, beam=1, length_penalty=0.0, n_best=1):
     ...         return [s.upper() for s in sentences]
     >>> async def two_requests():
     ...     batcher = DynamicBatcher(Upper())
-    ...     settings = Settings(beam=1, length_penalty=0.0, attention=False)
+    ...     settings = Settings(beam=1, length_penalty=0.0, n_best=1, attention=False)
     ...     both = await asyncio.gather(batcher.submit(["a"], 1, settings),
     ...                                 batcher.submit(["b", "c"], 2, settings))
     ...     batcher.close()
@@ -147,11 +148,11 @@ class DynamicBatcher:
 
     def _translate(self, sentences, settings):
         options = dict(beam=settings.beam, length_penalty=settings.length_penalty)
-        texts = self.translator.translate(sentences, **options)
+        found = self.translator.hypotheses(sentences, n_best=settings.n_best, **options)
         if not settings.attention:
-            return texts, None
+            return found, None
         maps = [
             self.translator.attention(s, **options) if s.strip() else None
             for s in sentences
         ]
-        return texts, maps
+        return found, maps

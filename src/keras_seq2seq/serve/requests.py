@@ -55,6 +55,7 @@ class TranslateRequest:
     text: list
     beam: int
     length_penalty: float
+    n_best: int
     attention: bool
 
 
@@ -74,7 +75,7 @@ def parse_translate(body, limits, beam, length_penalty):
 
     Example:
     >>> parse_translate(b'{"text": ["Hi."], "beam": 2}', Limits(), 1, 0.0)
-    TranslateRequest(text=['Hi.'], beam=2, length_penalty=0.0, attention=False)
+    TranslateRequest(text=['Hi.'], beam=2, length_penalty=0.0, n_best=1, attention=False)
     >>> parse_translate(b'{"text": []}', Limits(), 1, 0.0)
     Traceback (most recent call last):
     ...
@@ -106,11 +107,11 @@ def parse_translate(body, limits, beam, length_penalty):
             f"Received: beam={_short(beam)}",
         )
     n_best = data.get("n_best", 1)
-    if n_best != 1 or not _is_int(n_best):
+    if not _is_int(n_best) or not 1 <= n_best <= beam:
         raise ApiError(
             422,
-            "`n_best` must be 1: this server returns the best translation only "
-            f"(n-best lists are not available yet). Received: n_best={_short(n_best)}",
+            f"`n_best` must be an integer from 1 to the beam width ({beam}). "
+            f"Received: n_best={_short(n_best)}",
         )
     penalty = data.get("length_penalty", length_penalty)
     if (
@@ -130,7 +131,7 @@ def parse_translate(body, limits, beam, length_penalty):
             422,
             f"`attention` must be true or false. Received: attention={_short(attention)}",
         )
-    return TranslateRequest(text, beam, float(penalty), attention)
+    return TranslateRequest(text, beam, float(penalty), n_best, attention)
 
 
 def check_lengths(text, pieces, limits):

@@ -66,6 +66,7 @@ async function translate(event) {
   const body = {
     text: [document.getElementById("source").value],
     beam: Number(document.getElementById("beam").value),
+    n_best: Number(document.getElementById("nbest").value),
     attention: true,
   };
   try {
@@ -80,7 +81,13 @@ async function translate(event) {
     }
     const [result] = answer.translations;
     output.textContent = result.text;
-    score.textContent = result.score === undefined ? "" : `score ${result.score.toFixed(3)}`;
+    score.textContent = `score ${result.score.toFixed(3)}`;
+    const alternatives = document.getElementById("alternatives");
+    alternatives.replaceChildren(...(result.n_best || []).map((hypothesis) => {
+      const item = document.createElement("li");
+      item.textContent = `${hypothesis.text} (${hypothesis.score.toFixed(3)})`;
+      return item;
+    }));
     if (result.attention) {
       drawHeatmap(heatmap, result.attention);
     } else {
