@@ -199,6 +199,24 @@ def test_attention_png(trained, capsys, tmp_path):
     assert str(path) in err
 
 
+def test_translate_sample(trained, capsys):
+    arguments = ["translate", "--model", trained[0], "--sample", "--temperature", "2"]
+    sentences = ["I am happy.", "Where is the cat?"]
+    first = run([*arguments, "--seed", "11", *sentences], capsys)
+    again = run([*arguments, "--seed", "11", *sentences], capsys)
+    assert first[0] == again[0] == 0
+    assert first[1] == again[1] and len(first[1].splitlines()) == 2
+    status, out, err = run([*arguments, "--n-best", "3", *sentences], capsys)
+    assert status == 0 and "sampling with --seed" in err
+    ranks = [line.split("\t")[:2] for line in out.splitlines()]
+    assert ranks == [[str(i), str(r)] for i in range(2) for r in range(1, 4)]
+    status, _, err = run(
+        ["translate", "--model", trained[0], "--top-k", "5", "Hi."], capsys
+    )
+    assert status == 1
+    assert "sampling options (--top-k) need --sample" in error_line(err)
+
+
 def test_export(trained, capsys, tmp_path):
     out_dir = tmp_path / "export"
     arguments = ["export", "--model", trained[0], "--out", out_dir, "--beam", "2"]

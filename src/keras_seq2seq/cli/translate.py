@@ -8,6 +8,7 @@ output appears as it is produced and memory stays bounded on long inputs.
 
 import contextlib
 import itertools
+import random
 import sys
 
 from keras_seq2seq import translate as pipeline
@@ -46,7 +47,8 @@ def add_parser(commands):
         "--n-best",
         metavar="N",
         type=positive_integer,
-        help="write the N best beams of each sentence (N <= --beam) as "
+        help="write the N best beams of each sentence (N <= --beam; with "
+        "--sample, N draws) as "
         "'index<TAB>rank<TAB>score<TAB>translation' lines: the input line's "
         "index from 0, the rank from 1 (the best)",
     )
@@ -59,6 +61,36 @@ def add_parser(commands):
         help="most output pieces (default: 2 x source pieces + 10, at most "
         "256); the outputs cut short by it are counted on stderr",
     )
+    sampling = parser.add_argument_group(
+        "sampling",
+        "Draw each output piece from the model's distribution instead of "
+        "taking the most likely (--beam 1); with --n-best N, N independent "
+        "draws of each sentence, best first.",
+    )
+    sampling.add_argument("--sample", action="store_true", help="sample the outputs")
+    sampling.add_argument(
+        "--temperature",
+        metavar="T",
+        type=float,
+        default=1.0,
+        help="divides the logits: below 1 sharper, above 1 flatter (default 1)",
+    )
+    sampling.add_argument(
+        "--top-k", metavar="K", type=positive_integer, help="draw from the K likeliest"
+    )
+    sampling.add_argument(
+        "--top-p",
+        metavar="P",
+        type=float,
+        help="draw from the smallest set of pieces whose probability reaches P",
+    )
+    sampling.add_argument(
+        "--seed",
+        metavar="S",
+        type=int,
+        help="the same seed gives the same draws (default: a random one, "
+        "written to stderr)",
+    )
     parser.add_argument(
         "sentences", nargs="*", metavar="SENTENCE", help="default: the lines of --input"
     )
@@ -68,6 +100,7 @@ def add_parser(commands):
 def run(args):
     if args.sentences and args.input:
         raise ValueError("give SENTENCE arguments or --input, not both")
+    sampling = _sampling(args)
     translator = pipeline.load(args.model)
     with contextlib.ExitStack() as files:
         source = sys.stdin
@@ -87,6 +120,7 @@ def run(args):
                 length_penalty=args.length_penalty,
                 batch_size=args.batch_size,
                 n_best=args.n_best or 1,
+                sampling=sampling,
             )
             for index, found in enumerate(hypotheses, start=total):
                 output.writelines(_lines_of(index, found, args))
@@ -99,6 +133,21 @@ def run(args):
             "length limit before their end (--max-output-length)",
             file=sys.stderr,
         )
+
+
+def _sampling(args):
+    """The `Sampling` the flags ask for, or None."""
+    options = ("temperature", "top_k", "top_p", "seed")
+    given = [name for name in options if getattr(args, name) not in (None, 1.0)]
+    if not args.sample:
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ValueError(f"sampling options ({flags}) need --sample")
+        return None
+    if args.seed is None:
+        args.seed = random.randrange(2**31)
+        print(f"keras-seq2seq: sampling with --seed {args.seed}", file=sys.stderr)
+    return pipeline.Sampling(args.temperature, args.top_k, args.top_p, args.seed)
 
 
 def _lines_of(index, hypotheses, args):

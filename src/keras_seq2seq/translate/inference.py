@@ -93,6 +93,7 @@ def decode_ids(
     bos_id=BOS_ID,
     eos_id=EOS_ID,
     all_beams=False,
+    sampling=None,
 ):
     """Decodes id sequences with a `Translator`, in static-shape batches.
 
@@ -112,6 +113,7 @@ def decode_ids(
         bos_id, eos_id: the tokenizer's ids.
         all_beams: decode each sequence to a list of `beam` `Decoded`, best
             first.
+        sampling: a `Sampling` to draw the tokens (with `beam=1`).
 
     Returns:
         A list of `Decoded` (lists with `all_beams`), in the order of
@@ -146,6 +148,7 @@ def decode_ids(
             length_penalty=length_penalty,
             coverage_penalty=coverage_penalty,
             all_beams=all_beams and beam > 1,
+            sampling=sampling,
         )
         for start in range(0, len(indices), rows):
             chunk = indices[start : start + rows]
@@ -217,6 +220,7 @@ class TrainedTranslator:
         length_penalty=0.0,
         coverage_penalty=0.0,
         batch_size=DEFAULT_BATCH_SIZE,
+        sampling=None,
     ):
         """Translates a list of sentences.
 
@@ -228,12 +232,20 @@ class TrainedTranslator:
                 at most `MAX_OUTPUT_LENGTH`.
             length_penalty, coverage_penalty: beam search penalties.
             batch_size: sentences decoded together (greedy).
+            sampling: None, or a `Sampling` (with `beam=1`): each output
+                piece is drawn from the model's distribution.
 
         Returns:
             list of str, one translation per sentence ("" for a blank one).
         """
         hypotheses = self.hypotheses(
-            sentences, beam, max_length, length_penalty, coverage_penalty, batch_size
+            sentences,
+            beam,
+            max_length,
+            length_penalty,
+            coverage_penalty,
+            batch_size,
+            sampling=sampling,
         )
         return [found[0].text for found in hypotheses]
 
@@ -246,10 +258,12 @@ class TrainedTranslator:
         coverage_penalty=0.0,
         batch_size=DEFAULT_BATCH_SIZE,
         n_best=1,
+        sampling=None,
     ):
         """Translates a list of sentences, as `translate`, keeping the
         `n_best` best beams of each (at most `beam`), their scores, and
-        whether each ended before the length limit.
+        whether each ended before the length limit. With `sampling`,
+        `n_best` independent draws of each sentence, best first.
 
         Returns:
             One list per sentence of `n_best` `Hypothesis(text, score,
@@ -258,21 +272,33 @@ class TrainedTranslator:
         sentences = _check_sentences(sentences)
         beam = check_positive("beam", beam)
         n_best = check_positive("n_best", n_best)
-        if n_best > beam:
+        if sampling is not None and beam != 1:
+            raise PipelineError(
+                "Sampling draws one token at a time: `beam` must be 1. "
+                f"Received: beam={beam}"
+            )
+        if sampling is None and n_best > beam:
             raise PipelineError(
                 "`n_best` must be at most `beam`. Received: "
                 f"n_best={n_best}, beam={beam}"
             )
+        draws = n_best if sampling is not None else 1
         decoded = self._decode(
-            sentences,
+            [sentence for sentence in sentences for _ in range(draws)],
             beam,
             max_length,
             length_penalty,
             coverage_penalty,
             batch_size,
-            all_beams=n_best > 1,
+            all_beams=n_best > 1 and sampling is None,
+            sampling=sampling,
         )
-        if n_best == 1:
+        if sampling is not None:
+            decoded = [
+                sorted(decoded[i : i + draws], key=lambda d: -d.score)
+                for i in range(0, len(decoded), draws)
+            ]
+        elif n_best == 1:
             decoded = [[d] for d in decoded]
         kept = [found[:n_best] for found in decoded]
         texts = iter(self.target_tokenizer.decode([d.tokens for f in kept for d in f]))
@@ -326,6 +352,7 @@ class TrainedTranslator:
         coverage_penalty,
         batch_size,
         all_beams=False,
+        sampling=None,
     ):
         beam = check_positive("beam", beam)
         batch_size = check_positive("batch_size", batch_size)
@@ -340,6 +367,7 @@ class TrainedTranslator:
             coverage_penalty=float(coverage_penalty),
             batch_size=batch_size,
             all_beams=all_beams,
+            sampling=sampling,
         )
 
     def __repr__(self):

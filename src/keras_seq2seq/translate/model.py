@@ -7,12 +7,13 @@ and beam decoding over the library's decoding core.
 """
 
 import collections
+import functools
 
 import keras
 from keras import ops
 
 from keras_seq2seq.backend.compile import compile_function
-from keras_seq2seq.decoding import beam_search, greedy_search, tile_batch
+from keras_seq2seq.decoding import beam_search, greedy_search, sample, tile_batch
 from keras_seq2seq.layers.attention_cell import CELL_TYPES, MECHANISMS, AttentionCell
 from keras_seq2seq.layers.packed_gru import PackedGRU
 from keras_seq2seq.validation import check_positive_int
@@ -30,6 +31,18 @@ Attributes:
         probabilities; beam: the beam search's (length-penalised) score.
     attention: `[batch, time, source_time]` alignments of each output step;
         zero rows after `eos`.
+"""
+
+Sampling = collections.namedtuple(
+    "Sampling", ("temperature", "top_k", "top_p", "seed"), defaults=(1.0, None, None, 0)
+)
+Sampling.__doc__ = """How `Translator.greedy` draws its tokens instead of taking
+the most likely: the arguments of `keras_seq2seq.decoding.sample` (an int
+`seed` makes the draws reproducible).
+
+Example:
+>>> Sampling(top_p=0.9)
+Sampling(temperature=1.0, top_k=None, top_p=0.9, seed=0)
 """
 
 
@@ -348,14 +361,17 @@ class Translator(keras.Model):
         )
         return alignments
 
-    def greedy(self, source_ids, max_length, bos_id, eos_id):
-        """Greedy decoding (`keras_seq2seq.decoding.greedy_search`).
+    def greedy(self, source_ids, max_length, bos_id, eos_id, sampling=None):
+        """Greedy decoding (`keras_seq2seq.decoding.greedy_search`), or
+        sampling (`keras_seq2seq.decoding.sample`).
 
         Args:
             source_ids: int `[batch, source_time]`.
             max_length: the most output tokens per row (Python int).
             bos_id: the token fed at the first step.
             eos_id: the token that ends a row.
+            sampling: None for greedy decoding, or a `Sampling`: each output
+                token is drawn from the model's distribution (see `sample`).
 
         Returns:
             A `Translation`. Eagerly, the time axis has as many steps as the
@@ -363,7 +379,10 @@ class Translator(keras.Model):
             has `max_length` steps, zeros after `eos`.
         """
         memory, memory_mask, state = self.encode(source_ids)
-        out = greedy_search(
+        search = greedy_search
+        if sampling is not None:
+            search = functools.partial(sample, **sampling._asdict())
+        out = search(
             self.decode_step_fn(memory, memory_mask),
             self._start_tokens(source_ids, bos_id),
             state,
@@ -432,11 +451,13 @@ class Translator(keras.Model):
         length_penalty=0.0,
         coverage_penalty=0.0,
         all_beams=False,
+        sampling=None,
     ):
         """A compiled `fn(source_ids) -> Translation` (`backend.compile_function`).
 
         `jax.jit` on JAX (output time axis: `max_length`), `tf.function` on
-        TensorFlow, eager on torch. `beam_width=1` decodes greedily;
+        TensorFlow, eager on torch. `beam_width=1` decodes greedily, or
+        samples with a `Sampling`;
         `all_beams` returns every beam (see `beam`). The function reads the
         current weights at every call and is cached per argument set.
         """
@@ -448,6 +469,7 @@ class Translator(keras.Model):
             length_penalty,
             coverage_penalty,
             all_beams,
+            sampling,
         )
         if key not in self._translate_functions:
             if not self.built:
@@ -455,7 +477,9 @@ class Translator(keras.Model):
 
             def translate(source_ids):
                 if beam_width == 1:
-                    return self.greedy(source_ids, max_length, bos_id, eos_id)
+                    return self.greedy(
+                        source_ids, max_length, bos_id, eos_id, sampling=sampling
+                    )
                 return self.beam(
                     source_ids,
                     beam_width,
