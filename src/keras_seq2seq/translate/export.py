@@ -35,6 +35,7 @@ from keras_seq2seq.translate.errors import PipelineError
 from keras_seq2seq.translate.inference import (
     MAX_OUTPUT_LENGTH,
     MIN_WIDTH,
+    check_positive,
     default_max_length,
     load,
 )
@@ -73,9 +74,9 @@ def export_translator(
         # tf.saved_model.load("exports/eng-fra").signatures["serving_default"](
         #     tf.constant(["Hello."]))["translations"]
     """
-    beam = _check_positive("beam", beam)
+    beam = check_positive("beam", beam)
     if max_output_length is not None:
-        max_output_length = _check_positive("max_output_length", max_output_length)
+        max_output_length = check_positive("max_output_length", max_output_length)
     out_dir = pathlib.Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise PipelineError(
@@ -91,14 +92,6 @@ def export_translator(
     else:
         _export(directory, out_dir, settings)
     return out_dir
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PipelineError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    return value
 
 
 def _export_in_subprocess(directory, out_dir, settings):
